@@ -1,0 +1,5 @@
+export * from "./schemas.js";
+export * from "./types.js";
+export * from "./status.js";
+export * from "./documents.js";
+export * from "./defaults.js";

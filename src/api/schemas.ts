@@ -1,0 +1,194 @@
+/**
+ * The resource kinds of `skupper.io/v2alpha1` (and the core `v1` Secret a redemption returns),
+ * with the field names and defaults of the original system. Objects are strict: a field we do
+ * not know is an error, so a typo never silently does nothing.
+ */
+import { z } from "zod";
+import { parseDuration } from "../common/duration.js";
+
+export const API_VERSION = "skupper.io/v2alpha1";
+
+/** Kubernetes resource name (RFC 1123 subdomain), the rule the original CLI applies. */
+export const NAME_PATTERN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])*(\.[a-z0-9]([-a-z0-9]*[a-z0-9])*)*$/;
+/** Namespaces are RFC 1123 labels. */
+export const NAMESPACE_PATTERN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+const name = z
+  .string({ error: "must be a string" })
+  .min(1, "must not be empty")
+  .max(253, "must be at most 253 characters")
+  .regex(NAME_PATTERN, "must consist of lower case letters, digits, '-' and '.', and start and end with a letter or digit");
+
+const stringMap = z.record(z.string(), z.string({ error: "values must be strings" }));
+
+const ownerReference = z.object({
+  apiVersion: z.string(),
+  kind: z.string(),
+  name: z.string(),
+  uid: z.string(),
+  controller: z.boolean().optional(),
+  blockOwnerDeletion: z.boolean().optional(),
+});
+
+export const ObjectMetaSchema = z.strictObject({
+  name,
+  namespace: z.string().regex(NAMESPACE_PATTERN, "must be a lowercase RFC 1123 label").optional(),
+  generateName: z.string().optional(),
+  selfLink: z.string().optional(),
+  uid: z.string().optional(),
+  resourceVersion: z.string().optional(),
+  generation: z.number().int().optional(),
+  creationTimestamp: z.union([z.string(), z.null()]).optional(),
+  deletionTimestamp: z.union([z.string(), z.null()]).optional(),
+  deletionGracePeriodSeconds: z.number().int().optional(),
+  labels: stringMap.optional(),
+  annotations: stringMap.optional(),
+  ownerReferences: z.array(ownerReference).optional(),
+  finalizers: z.array(z.string()).optional(),
+  managedFields: z.array(z.unknown()).optional(),
+});
+export type ObjectMeta = z.infer<typeof ObjectMetaSchema>;
+
+/** Ports are strings in Link endpoints of the original; numbers are accepted and normalised. */
+const portString = z
+  .union([z.string(), z.number().int()])
+  .transform((value) => String(value))
+  .refine((value) => /^\d+$/.test(value) && Number(value) > 0 && Number(value) < 65536, "must be a port number between 1 and 65535");
+
+const portNumber = z
+  .number({ error: "must be an integer" })
+  .int("must be an integer")
+  .min(1, "must be between 1 and 65535")
+  .max(65535, "must be between 1 and 65535");
+
+const durationString = z
+  .string()
+  .refine((value) => parseDuration(value) !== undefined, "must be a duration such as 15m, 1h or 90s");
+
+/** Status is written by the site; in input it is accepted (kubectl-style round trips) and ignored. */
+const ignoredStatus = z.unknown().optional();
+
+function resource<K extends string, S extends z.ZodType>(kind: K, spec: S, apiVersion = API_VERSION) {
+  return z.strictObject({
+    apiVersion: z.literal(apiVersion, { error: `must be ${apiVersion}` }),
+    kind: z.literal(kind),
+    metadata: ObjectMetaSchema,
+    spec,
+    status: ignoredStatus,
+  });
+}
+
+export const EndpointSchema = z.strictObject({
+  name: z.string().optional(),
+  host: z.string().min(1, "must not be empty"),
+  port: portString,
+  group: z.string().optional(),
+});
+export type Endpoint = z.infer<typeof EndpointSchema>;
+
+export const SiteSpecSchema = z.strictObject({
+  serviceAccount: z.string().optional(),
+  linkAccess: z.string().optional(),
+  defaultIssuer: z.string().optional(),
+  edge: z.boolean().optional(),
+  ha: z.boolean().optional(),
+  settings: stringMap.optional(),
+});
+
+export const LinkSpecSchema = z.strictObject({
+  endpoints: z.array(EndpointSchema).min(1, "at least one endpoint is required"),
+  tlsCredentials: z.string().optional(),
+  cost: z.number().int("must be an integer").optional(),
+  settings: stringMap.optional(),
+});
+
+export const AccessGrantSpecSchema = z.strictObject({
+  redemptionsAllowed: z.number().int("must be an integer").min(0, "must not be negative").optional(),
+  expirationWindow: durationString.optional(),
+  code: z.string().optional(),
+  issuer: z.string().optional(),
+  settings: stringMap.optional(),
+});
+
+export const AccessTokenSpecSchema = z.strictObject({
+  url: z.string({ error: "is required" }).min(1, "is required"),
+  code: z.string({ error: "is required" }).min(1, "is required"),
+  ca: z.string({ error: "is required" }).min(1, "is required"),
+  linkCost: z.number().int("must be an integer").optional(),
+  settings: stringMap.optional(),
+});
+
+export const RouterAccessRoleSchema = z.strictObject({
+  name: z.enum(["inter-router", "edge", "normal"], { error: "must be inter-router or edge" }),
+  port: portNumber.optional(),
+});
+
+export const RouterAccessSpecSchema = z.strictObject({
+  roles: z.array(RouterAccessRoleSchema).min(1, "at least one role is required"),
+  tlsCredentials: z.string({ error: "is required" }).min(1, "is required"),
+  generateTlsCredentials: z.boolean().optional(),
+  issuer: z.string().optional(),
+  accessType: z.string().optional(),
+  bindHost: z.string().optional(),
+  subjectAlternativeNames: z.array(z.string()).optional(),
+  settings: stringMap.optional(),
+});
+
+export const ListenerSpecSchema = z.strictObject({
+  routingKey: z.string({ error: "is required" }).min(1, "is required"),
+  host: z.string({ error: "is required" }).min(1, "is required"),
+  port: portNumber,
+  tlsCredentials: z.string().optional(),
+  type: z.string().optional(),
+  observer: z.string().optional(),
+  exposePodsByName: z.boolean().optional(),
+  settings: stringMap.optional(),
+});
+
+export const ConnectorSpecSchema = z.strictObject({
+  routingKey: z.string({ error: "is required" }).min(1, "is required"),
+  port: portNumber,
+  host: z.string().optional(),
+  selector: z.string().optional(),
+  tlsCredentials: z.string().optional(),
+  useClientCert: z.boolean().optional(),
+  verifyHostname: z.boolean().optional(),
+  type: z.string().optional(),
+  includeNotReadyPods: z.boolean().optional(),
+  exposePodsByName: z.boolean().optional(),
+  settings: stringMap.optional(),
+});
+
+export const SiteSchema = resource("Site", SiteSpecSchema.default({}));
+export const LinkSchema = resource("Link", LinkSpecSchema);
+export const AccessGrantSchema = resource("AccessGrant", AccessGrantSpecSchema.default({}));
+export const AccessTokenSchema = resource("AccessToken", AccessTokenSpecSchema);
+export const RouterAccessSchema = resource("RouterAccess", RouterAccessSpecSchema);
+export const ListenerSchema = resource("Listener", ListenerSpecSchema);
+export const ConnectorSchema = resource("Connector", ConnectorSpecSchema);
+
+const base64 = z.string().refine((value) => /^[A-Za-z0-9+/\s]*={0,2}\s*$/.test(value), "must be base64");
+
+export const SecretSchema = z.strictObject({
+  apiVersion: z.literal("v1", { error: "must be v1" }),
+  kind: z.literal("Secret"),
+  metadata: ObjectMetaSchema,
+  type: z.string().optional(),
+  data: z.record(z.string(), base64).optional(),
+  stringData: stringMap.optional(),
+  immutable: z.boolean().optional(),
+});
+
+export const SCHEMAS = {
+  Site: SiteSchema,
+  Link: LinkSchema,
+  AccessGrant: AccessGrantSchema,
+  AccessToken: AccessTokenSchema,
+  RouterAccess: RouterAccessSchema,
+  Listener: ListenerSchema,
+  Connector: ConnectorSchema,
+  Secret: SecretSchema,
+} as const;
+
+export type Kind = keyof typeof SCHEMAS;
+export const KINDS = Object.keys(SCHEMAS) as Kind[];

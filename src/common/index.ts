@@ -1,0 +1,6 @@
+export * from "./errors.js";
+export * from "./duration.js";
+export * from "./files.js";
+export * from "./backoff.js";
+export * from "./log.js";
+export * from "./version.js";
