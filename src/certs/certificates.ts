@@ -1,0 +1,196 @@
+/**
+ * Certificate authorities and leaf certificates: ECDSA P-256, SHA-256, random 128-bit serials.
+ * Server certificates carry serverAuth only and client certificates clientAuth only (the
+ * original put both on every leaf).
+ */
+import "reflect-metadata";
+import * as x509 from "@peculiar/x509";
+import { isIP } from "node:net";
+import { randomBytes, webcrypto, X509Certificate } from "node:crypto";
+
+x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+
+type CryptoKey = webcrypto.CryptoKey;
+type CryptoKeyPair = webcrypto.CryptoKeyPair;
+
+const ALGORITHM = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
+const DAY_MS = 86_400_000;
+export const DEFAULT_VALIDITY_DAYS = 5 * 365;
+
+/** PEM bundle in the layout of a Kubernetes TLS secret: `ca.crt`, `tls.crt`, `tls.key`. */
+export interface Credentials {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+export type CertificateUsage = "server" | "client";
+
+export interface CertificateRequest {
+  commonName: string;
+  /** DNS names and IP addresses; each goes in as the SAN type it is. */
+  hosts?: string[];
+  usage: CertificateUsage;
+  validityDays?: number;
+  /** Overrides, for tests that need certificates outside their validity period. */
+  notBefore?: Date;
+  notAfter?: Date;
+}
+
+async function generateKeys(): Promise<CryptoKeyPair> {
+  return (await webcrypto.subtle.generateKey(ALGORITHM, true, ["sign", "verify"])) as CryptoKeyPair;
+}
+
+async function exportKey(key: CryptoKey): Promise<string> {
+  const pkcs8 = await webcrypto.subtle.exportKey("pkcs8", key);
+  return x509.PemConverter.encode(pkcs8, "PRIVATE KEY") + "\n";
+}
+
+async function importKey(pem: string): Promise<CryptoKey> {
+  const der = x509.PemConverter.decode(pem)[0];
+  if (!der) throw new Error("no private key in PEM");
+  return webcrypto.subtle.importKey("pkcs8", der, ALGORITHM, false, ["sign"]);
+}
+
+function serialNumber(): string {
+  const bytes = randomBytes(16);
+  bytes[0] = (bytes[0] as number) & 0x7f; // positive
+  return bytes.toString("hex");
+}
+
+function distinguishedName(commonName: string): string {
+  return `CN=${commonName.replace(/([,+"\\<>;=])/g, "\\$1")}`;
+}
+
+function validity(request: { validityDays?: number; notBefore?: Date; notAfter?: Date }): { notBefore: Date; notAfter: Date } {
+  // Back-date a little so a peer whose clock is slightly behind still accepts a fresh certificate.
+  const notBefore = request.notBefore ?? new Date(Date.now() - 5 * 60_000);
+  const notAfter = request.notAfter ?? new Date(Date.now() + (request.validityDays ?? DEFAULT_VALIDITY_DAYS) * DAY_MS);
+  return { notBefore, notAfter };
+}
+
+export async function createCA(commonName: string, options: { validityDays?: number } = {}): Promise<Credentials> {
+  const keys = await generateKeys();
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: serialNumber(),
+    name: distinguishedName(commonName),
+    keys: keys as never,
+    signingAlgorithm: ALGORITHM,
+    ...validity(options),
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey as never),
+    ],
+  });
+  const pem = cert.toString("pem") + "\n";
+  return { ca: pem, cert: pem, key: await exportKey(keys.privateKey) };
+}
+
+export async function issueCertificate(issuer: Credentials, request: CertificateRequest): Promise<Credentials> {
+  const issuerCert = new x509.X509Certificate(issuer.cert);
+  const signingKey = await importKey(issuer.key);
+  const keys = await generateKeys();
+  const hosts = uniqueHosts(request.hosts ?? []);
+  const extensions: x509.Extension[] = [
+    new x509.BasicConstraintsExtension(false, undefined, true),
+    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+    new x509.ExtendedKeyUsageExtension([request.usage === "server" ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth], false),
+    await x509.AuthorityKeyIdentifierExtension.create(issuerCert, false),
+  ];
+  if (hosts.length > 0) {
+    extensions.push(
+      new x509.SubjectAlternativeNameExtension(
+        hosts.map((host) => (isIP(host) ? { type: "ip" as const, value: host } : { type: "dns" as const, value: host })),
+        false,
+      ),
+    );
+  }
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: serialNumber(),
+    subject: distinguishedName(request.commonName),
+    issuer: issuerCert.subject,
+    publicKey: keys.publicKey as never,
+    signingKey: signingKey as never,
+    signingAlgorithm: ALGORITHM,
+    ...validity(request),
+    extensions,
+  });
+  return { ca: issuer.cert, cert: cert.toString("pem") + "\n", key: await exportKey(keys.privateKey) };
+}
+
+/** Trims, unbrackets and de-duplicates hosts; IPv6 addresses are compared in canonical form. */
+export function uniqueHosts(hosts: string[]): string[] {
+  const seen = new Set<string>();
+  const out: string[] = [];
+  for (const raw of hosts) {
+    const host = canonicalHost(raw);
+    if (host === "" || seen.has(host)) continue;
+    seen.add(host);
+    out.push(host);
+  }
+  return out;
+}
+
+/** Lower-case host; IPv6 in its compressed form ("FE80:0:0:0:0:0:0:1" → "fe80::1"). */
+export function canonicalHost(raw: string): string {
+  const host = raw.trim().replace(/^\[(.*)\]$/, "$1").toLowerCase();
+  if (isIP(host) === 6) return new URL(`http://[${host}]/`).hostname.slice(1, -1);
+  return host;
+}
+
+export interface CertificateInfo {
+  commonName: string;
+  hosts: string[];
+  notBefore: Date;
+  notAfter: Date;
+  isCA: boolean;
+  serialNumber: string;
+  fingerprint256: string;
+}
+
+/** Reads the facts we check about a PEM certificate, using Node's own X.509 parser. */
+export function describeCertificate(pem: string): CertificateInfo {
+  const cert = new X509Certificate(pem);
+  const cn = /(?:^|\n)CN=([^\n]*)/.exec(cert.subject)?.[1] ?? "";
+  const hosts = (cert.subjectAltName ?? "")
+    .split(/,\s*/)
+    .map((entry) => /^(?:DNS|IP Address):(.*)$/.exec(entry)?.[1])
+    .filter((h): h is string => h !== undefined && h !== "");
+  return {
+    commonName: cn,
+    hosts,
+    notBefore: new Date(cert.validFrom),
+    notAfter: new Date(cert.validTo),
+    isCA: cert.ca,
+    serialNumber: cert.serialNumber,
+    fingerprint256: cert.fingerprint256,
+  };
+}
+
+/** True when `pem` was signed by the key of `issuerPem`. */
+export function isIssuedBy(pem: string, issuerPem: string): boolean {
+  try {
+    const cert = new X509Certificate(pem);
+    const issuer = new X509Certificate(issuerPem);
+    return cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
+  } catch {
+    return false;
+  }
+}
+
+/** Whether a certificate is valid now and for at least `marginMs` more. */
+export function isCurrent(pem: string, marginMs = 0, now = Date.now()): boolean {
+  const info = describeCertificate(pem);
+  return info.notBefore.getTime() <= now + 5 * 60_000 && info.notAfter.getTime() > now + marginMs;
+}
+
+/** Whether `pem` holds a well-formed certificate. */
+export function isCertificate(pem: string): boolean {
+  try {
+    new X509Certificate(pem);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,64 @@
+import os from "node:os";
+import path from "node:path";
+import { InvalidInputError } from "../common/errors.js";
+import { NAMESPACE_PATTERN } from "../api/schemas.js";
+
+export const DEFAULT_NAMESPACE = "default";
+
+/** `$SKUPPER_HOME`, else `$XDG_DATA_HOME/skupper`, else `~/.local/share/skupper`. */
+export function skupperHome(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.SKUPPER_HOME) return path.resolve(env.SKUPPER_HOME);
+  const dataHome = env.XDG_DATA_HOME || path.join(os.homedir(), ".local", "share");
+  return path.join(dataHome, "skupper");
+}
+
+export function validateNamespace(namespace: string): string {
+  if (!NAMESPACE_PATTERN.test(namespace) || namespace.length > 63) {
+    throw new InvalidInputError(
+      `namespace "${namespace}" is not valid: use lower case letters, digits and '-', starting and ending with a letter or digit (at most 63 characters)`,
+    );
+  }
+  return namespace;
+}
+
+/** Where everything of one site lives (see docs/storage.md). */
+export class SitePaths {
+  readonly root: string;
+  readonly input: string;
+  readonly inputResources: string;
+  readonly runtime: string;
+  readonly runtimeResources: string;
+  readonly issuers: string;
+  readonly certs: string;
+  readonly logs: string;
+  readonly logFile: string;
+  readonly pidFile: string;
+  readonly stateFile: string;
+  readonly networkStatusFile: string;
+
+  constructor(
+    readonly home: string,
+    readonly namespace: string,
+  ) {
+    this.root = path.join(home, "namespaces", namespace);
+    this.input = path.join(this.root, "input");
+    this.inputResources = path.join(this.input, "resources");
+    this.runtime = path.join(this.root, "runtime");
+    this.runtimeResources = path.join(this.runtime, "resources");
+    this.issuers = path.join(this.runtime, "issuers");
+    this.certs = path.join(this.runtime, "certs");
+    this.logs = path.join(this.runtime, "logs");
+    this.logFile = path.join(this.logs, "site.log");
+    this.pidFile = path.join(this.runtime, "site.pid");
+    this.stateFile = path.join(this.runtime, "site-state.json");
+    this.networkStatusFile = path.join(this.runtime, "network-status.json");
+  }
+
+  issuer(name: string): string {
+    return path.join(this.issuers, name);
+  }
+
+  cert(name: string): string {
+    return path.join(this.certs, name);
+  }
+}
