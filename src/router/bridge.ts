@@ -1,0 +1,231 @@
+/**
+ * The TCP adaptor's unit: one application TCP socket bridged to one stream on a link.
+ * Listener side: the client socket (paused until the far end has reached its backend).
+ * Connector side: the socket to the backend.
+ */
+import type { Socket } from "node:net";
+import { scheduleFlush, type Flushable } from "./flush.js";
+import { MAX_DATA_PAYLOAD, ResetCode, WINDOW_UPDATE_THRESHOLD } from "./frames.js";
+import type { LinkWaiter } from "./session.js";
+import { StreamEndpoint } from "./stream.js";
+
+/** Local socket buffer size: corked writes of a few frames do not report backpressure. */
+export const SOCKET_HIGH_WATER_MARK = 256 * 1024;
+
+export interface BridgeOwner {
+  /** Called once when the bridge is finished, however it ended. */
+  bridgeClosed(bridge: SocketBridge): void;
+}
+
+/** Where a bridge is counted while it is open. */
+export interface BridgeAccounting {
+  /** The listener's or connector's set of open connections. */
+  group: Set<unknown>;
+  /** Balancing counter key (listener side only). */
+  counter?: string;
+}
+
+export class SocketBridge extends StreamEndpoint implements Flushable, LinkWaiter {
+  /** Bytes read from the socket that did not fit in the stream's credit yet. */
+  private pending: Buffer | undefined;
+  /** The socket's read side ended; FIN goes out once `pending` is sent. */
+  private readEnded = false;
+  private pausedForLink = false;
+  private corked = false;
+  /** Bytes handed to socket.write() and bytes already credited back to the sender. */
+  private delivered = 0;
+  private credited = 0;
+  private finished = false;
+  /** Listener side: abandons the stream if it is not accepted in time. */
+  acceptTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly socket: Socket,
+    private readonly owner: BridgeOwner,
+    readonly accounting: BridgeAccounting,
+  ) {
+    super();
+    accounting.group.add(this);
+  }
+
+  /** Starts moving bytes: called when the stream is accepted (listener side) or the backend is connected (connector side). */
+  start(): void {
+    const socket = this.socket;
+    socket.on("data", (chunk: Buffer) => this.onSocketData(chunk));
+    socket.on("end", () => this.onSocketEnd());
+    socket.on("drain", () => this.creditCheck());
+    socket.resume();
+  }
+
+  /** Listens for socket failures from the moment the bridge exists. */
+  watch(): void {
+    this.socket.on("error", () => this.abort(ResetCode.Cancelled, "the local connection failed"));
+    this.socket.on("close", () => this.onSocketClose());
+  }
+
+  // ---- stream → socket ----
+
+  override onAccept(): void {
+    this.clearAcceptTimer();
+    this.start();
+  }
+
+  override onData(chunk: Buffer): void {
+    if (this.socket.destroyed) return;
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      scheduleFlush(this);
+    }
+    this.delivered += chunk.length;
+    this.socket.write(chunk);
+  }
+
+  override onFin(): void {
+    if (!this.socket.destroyed) {
+      this.flush();
+      this.socket.end();
+    }
+    this.finishIfDone();
+  }
+
+  override onReset(_code: number, _message: string): void {
+    if (this.finished) return;
+    this.clearAcceptTimer();
+    this.finished = true;
+    this.closed = true;
+    if (!this.socket.destroyed) resetSocket(this.socket);
+    this.owner.bridgeClosed(this);
+  }
+
+  // ---- socket → stream ----
+
+  override onWindow(): void {
+    this.resumeReading();
+  }
+
+  resumeFromLink(): void {
+    this.pausedForLink = false;
+    this.resumeReading();
+  }
+
+  flush(): void {
+    if (!this.corked) return;
+    this.corked = false;
+    this.socket.uncork();
+    this.creditCheck();
+  }
+
+  /** Tears the connection down from this side: reset to the far end, RST to the local socket. */
+  abort(code: number, message: string): void {
+    if (this.finished) return;
+    this.clearAcceptTimer();
+    this.finished = true;
+    this.sendReset(code, message);
+    this.closed = true;
+    if (!this.socket.destroyed) resetSocket(this.socket);
+    this.owner.bridgeClosed(this);
+  }
+
+  private onSocketData(chunk: Buffer): void {
+    if (this.closed) return;
+    if (this.pending || this.sendCredit < chunk.length || this.session?.blocked) {
+      this.pending = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+      this.socket.pause();
+      this.sendPending();
+      return;
+    }
+    if (chunk.length <= MAX_DATA_PAYLOAD) this.sendData(chunk);
+    else this.sendSliced(chunk);
+    if (this.session?.blocked) this.pauseForLink();
+  }
+
+  private sendSliced(chunk: Buffer): void {
+    for (let offset = 0; offset < chunk.length; offset += MAX_DATA_PAYLOAD) {
+      this.sendData(chunk.subarray(offset, Math.min(chunk.length, offset + MAX_DATA_PAYLOAD)));
+    }
+  }
+
+  /** Sends as much of `pending` as credit and the link allow; returns true when all was sent. */
+  private sendPending(): boolean {
+    while (this.pending && this.sendCredit > 0 && !this.closed) {
+      if (this.session?.blocked) {
+        this.pauseForLink();
+        return false;
+      }
+      const size = Math.min(this.sendCredit, MAX_DATA_PAYLOAD, this.pending.length);
+      const piece = this.pending.subarray(0, size);
+      this.pending = size === this.pending.length ? undefined : this.pending.subarray(size);
+      this.sendData(piece);
+    }
+    if (this.pending) return false;
+    if (this.readEnded) this.sendFinAndCheck();
+    return true;
+  }
+
+  private resumeReading(): void {
+    if (this.closed || this.pausedForLink) return;
+    if (!this.sendPending()) return;
+    if (!this.readEnded && this.sendCredit > 0 && this.socket.isPaused()) this.socket.resume();
+  }
+
+  private pauseForLink(): void {
+    if (this.pausedForLink || !this.session) return;
+    this.pausedForLink = true;
+    this.socket.pause();
+    this.session.waitForDrain(this);
+  }
+
+  private onSocketEnd(): void {
+    this.readEnded = true;
+    if (!this.pending) this.sendFinAndCheck();
+  }
+
+  private sendFinAndCheck(): void {
+    this.sendFin();
+    this.finishIfDone();
+  }
+
+  /** Returns credit for bytes the socket has taken off our hands. */
+  private creditCheck(): void {
+    if (this.closed) return;
+    const consumed = this.delivered - this.socket.writableLength;
+    if (consumed - this.credited >= WINDOW_UPDATE_THRESHOLD) {
+      this.grant(consumed - this.credited);
+      this.credited = consumed;
+    }
+  }
+
+  private clearAcceptTimer(): void {
+    if (this.acceptTimer) clearTimeout(this.acceptTimer);
+    this.acceptTimer = undefined;
+  }
+
+  private onSocketClose(): void {
+    if (this.finished) return;
+    if (this.sentFin && this.gotFin) {
+      this.finished = true;
+      this.owner.bridgeClosed(this);
+      return;
+    }
+    this.abort(ResetCode.Cancelled, "the local connection closed");
+  }
+
+  private finishIfDone(): void {
+    if (this.finished || !this.sentFin || !this.gotFin) return;
+    // Both directions ended cleanly; the socket closes itself once its writes are flushed.
+    if (this.socket.destroyed || this.socket.closed) {
+      this.finished = true;
+      this.owner.bridgeClosed(this);
+    }
+  }
+}
+
+/** RST to the local peer: an aborted stream must never look like a clean end of data. */
+export function resetSocket(socket: Socket): void {
+  try {
+    socket.resetAndDestroy();
+  } catch {
+    socket.destroy();
+  }
+}

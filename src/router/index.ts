@@ -1,0 +1,16 @@
+export { Router } from "./router.js";
+export type {
+  RouterIdentity,
+  RouterOptions,
+  RouterStatus,
+  OutgoingLinkStatus,
+  IncomingLinkStatus,
+  ListenerStatus,
+  ConnectorStatus,
+  LinkServerStatus,
+  NetworkSite,
+} from "./router.js";
+export type { OutgoingLinkConfig, LinkServerConfig, LinkEndpoint, TlsCredentials, LinkState } from "./links.js";
+export type { ListenerConfig, ConnectorConfig } from "./services.js";
+export type { LinkStateAdvert } from "./routing.js";
+export { LinkStateDatabase } from "./routing.js";

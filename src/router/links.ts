@@ -1,0 +1,278 @@
+/**
+ * The TLS ends of links: the dialer of an outgoing link (reconnecting with exponential backoff
+ * and jitter) and the server that accepts incoming links (client certificates from the site CA
+ * only).
+ */
+import { X509Certificate } from "node:crypto";
+import { isIP } from "node:net";
+import tls from "node:tls";
+import { Backoff } from "../common/backoff.js";
+import { logger } from "../common/log.js";
+import { describeLinkFailure, type LinkFailure } from "./errors.js";
+import type { LinkSession } from "./session.js";
+
+const log = logger("link");
+
+export const LINK_ALPN = "skupper-link/1";
+/** Write buffer of a link socket before local readers are paused. */
+export const LINK_HIGH_WATER_MARK = 1024 * 1024;
+const CONNECT_TIMEOUT_MS = 10_000;
+
+export interface TlsCredentials {
+  /** PEM of the CA to trust for the peer. */
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+export interface LinkEndpoint {
+  host: string;
+  port: number;
+}
+
+export interface OutgoingLinkConfig {
+  name: string;
+  /** Tried in order, one per attempt. */
+  endpoints: LinkEndpoint[];
+  cost: number;
+  credentials: TlsCredentials;
+}
+
+export type LinkState = "connecting" | "up" | "error";
+
+export interface DialerHost {
+  /** Wraps a connected TLS socket in a session owned by the router. */
+  startSession(socket: tls.TLSSocket, dialer: LinkDialer): LinkSession;
+  dialerChanged(dialer: LinkDialer): void;
+}
+
+export class LinkDialer {
+  state: LinkState = "connecting";
+  message = "Connecting";
+  session: LinkSession | undefined;
+  /** When the current state began. */
+  since = Date.now();
+  private socket: tls.TLSSocket | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private attempt = 0;
+  private readonly backoff = new Backoff({ initialMs: 250, maxMs: 10_000 });
+
+  constructor(
+    public config: OutgoingLinkConfig,
+    private readonly host: DialerHost,
+  ) {}
+
+  get name(): string {
+    return this.config.name;
+  }
+
+  start(): void {
+    this.connect();
+  }
+
+  /** Applies a new configuration: a cost change is sent on the open link; anything else reconnects. */
+  update(config: OutgoingLinkConfig): void {
+    const previous = this.config;
+    this.config = config;
+    const sameTransport =
+      previous.credentials.ca === config.credentials.ca &&
+      previous.credentials.cert === config.credentials.cert &&
+      previous.credentials.key === config.credentials.key &&
+      JSON.stringify(previous.endpoints) === JSON.stringify(config.endpoints);
+    if (sameTransport) {
+      if (previous.cost !== config.cost) this.session?.updateCost(config.cost);
+      return;
+    }
+    log.info(`link ${config.name}: configuration changed, reconnecting`);
+    this.disconnect("link configuration changed");
+    this.backoff.reset();
+    this.connect();
+  }
+
+  stop(reason = "the link was deleted"): void {
+    this.stopped = true;
+    this.disconnect(reason);
+  }
+
+  sessionUp(): void {
+    this.backoff.reset();
+    this.setState("up", "OK");
+    log.info(`link ${this.name}: up to site ${this.session?.peer?.siteName}`);
+  }
+
+  sessionDown(session: LinkSession, reason: string): void {
+    if (this.session !== session) return;
+    this.session = undefined;
+    this.socket = undefined;
+    if (this.stopped) return;
+    const endpoint = this.currentEndpoint();
+    const failure: LinkFailure = session.closeError
+      ? describeLinkFailure(session.closeError, endpoint.host, endpoint.port)
+      : { kind: "pending", message: reason };
+    log.warn(`link ${this.name}: down: ${failure.message}`);
+    this.fail(failure);
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    this.timer = undefined;
+    const endpoint = this.currentEndpoint();
+    const expiry = certificateExpiry(this.config.credentials.cert);
+    if (expiry !== undefined && expiry < Date.now()) {
+      this.fail({ kind: "error", message: `this link's certificate expired on ${new Date(expiry).toISOString()}; redeem a new token` });
+      return;
+    }
+    const options: tls.ConnectionOptions & { highWaterMark: number } = {
+      host: endpoint.host,
+      port: endpoint.port,
+      ca: this.config.credentials.ca,
+      cert: this.config.credentials.cert,
+      key: this.config.credentials.key,
+      ...(isIP(endpoint.host) ? {} : { servername: endpoint.host }),
+      minVersion: "TLSv1.3",
+      ALPNProtocols: [LINK_ALPN],
+      highWaterMark: LINK_HIGH_WATER_MARK,
+    };
+    const socket = tls.connect(options);
+    this.socket = socket;
+    const timeout = setTimeout(() => {
+      const err = Object.assign(new Error("connect timeout"), { code: "ERR_LINK_CONNECT_TIMEOUT" });
+      socket.destroy(err);
+    }, CONNECT_TIMEOUT_MS);
+    const onError = (err: Error) => {
+      clearTimeout(timeout);
+      if (this.socket !== socket) return;
+      this.socket = undefined;
+      this.fail(describeLinkFailure(err, endpoint.host, endpoint.port));
+    };
+    socket.once("error", onError);
+    socket.once("secureConnect", () => {
+      clearTimeout(timeout);
+      socket.removeListener("error", onError);
+      if (this.stopped || this.socket !== socket) {
+        socket.destroy();
+        return;
+      }
+      this.session = this.host.startSession(socket, this);
+    });
+  }
+
+  private fail(failure: LinkFailure): void {
+    this.setState(failure.kind === "error" ? "error" : "connecting", failure.message);
+    this.attempt++;
+    if (this.stopped) return;
+    const delay = this.backoff.next();
+    this.timer = setTimeout(() => this.connect(), delay);
+    this.timer.unref();
+  }
+
+  private disconnect(reason: string): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const session = this.session;
+    this.session = undefined;
+    session?.shutdown(reason);
+    this.socket?.destroy();
+    this.socket = undefined;
+  }
+
+  private currentEndpoint(): LinkEndpoint {
+    const endpoints = this.config.endpoints;
+    return endpoints[this.attempt % endpoints.length] as LinkEndpoint;
+  }
+
+  private setState(state: LinkState, message: string): void {
+    if (this.state === state && this.message === message) return;
+    if (this.state !== state) this.since = Date.now();
+    this.state = state;
+    this.message = message;
+    this.host.dialerChanged(this);
+  }
+}
+
+function certificateExpiry(pem: string): number | undefined {
+  try {
+    return new Date(new X509Certificate(pem).validTo).getTime();
+  } catch {
+    return undefined;
+  }
+}
+
+export interface LinkServerConfig {
+  host?: string;
+  port: number;
+  /** Server certificate and key; `ca` is the site CA that client certificates must chain to. */
+  credentials: TlsCredentials;
+}
+
+export interface LinkServerHost {
+  acceptSession(socket: tls.TLSSocket): void;
+}
+
+/** Accepts incoming links. Only clients with a certificate from the site CA get through. */
+export class LinkServer {
+  private server: tls.Server | undefined;
+  private config: LinkServerConfig | undefined;
+  private rejections = 0;
+
+  constructor(private readonly host: LinkServerHost) {}
+
+  get listening(): boolean {
+    return this.server?.listening ?? false;
+  }
+
+  /** Binds (or rebinds) as configured. Rejects with the bind error, e.g. EADDRINUSE. */
+  async configure(config: LinkServerConfig): Promise<void> {
+    const previous = this.config;
+    if (this.server && previous && previous.port === config.port && previous.host === config.host) {
+      if (
+        previous.credentials.cert !== config.credentials.cert ||
+        previous.credentials.key !== config.credentials.key ||
+        previous.credentials.ca !== config.credentials.ca
+      ) {
+        this.server.setSecureContext(secureContextOptions(config.credentials));
+        this.config = config;
+      }
+      return;
+    }
+    await this.close();
+    const server = tls.createServer({
+      ...secureContextOptions(config.credentials),
+      requestCert: true,
+      rejectUnauthorized: true,
+      handshakeTimeout: CONNECT_TIMEOUT_MS,
+      highWaterMark: LINK_HIGH_WATER_MARK,
+      ALPNProtocols: [LINK_ALPN],
+    } as tls.TlsOptions);
+    server.on("secureConnection", (socket: tls.TLSSocket) => this.host.acceptSession(socket));
+    server.on("tlsClientError", (err, socket) => {
+      // One line per rejected client, but not a flood from a scanner.
+      if (this.rejections++ < 20 || this.rejections % 100 === 0) {
+        log.warn(`rejected a link connection from ${socket.remoteAddress}: ${err.message}`);
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen({ port: config.port, ...(config.host ? { host: config.host } : {}), backlog: 511 }, () => {
+        server.removeListener("error", reject);
+        resolve();
+      });
+    });
+    server.on("error", (err) => log.error(`link server: ${err.message}`));
+    this.server = server;
+    this.config = config;
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    this.config = undefined;
+    if (!server) return;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+function secureContextOptions(credentials: TlsCredentials): tls.SecureContextOptions {
+  return { ca: credentials.ca, cert: credentials.cert, key: credentials.key, minVersion: "TLSv1.3" };
+}

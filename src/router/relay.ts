@@ -1,0 +1,115 @@
+/**
+ * A stream relayed through an intermediate router: two stream ends on two links, each
+ * forwarding what the other receives. Data waits here only while the next hop has no credit,
+ * and credit is returned upstream as data moves on, so a relay holds at most one window per
+ * direction and never stops reading its links.
+ */
+import { ResetCode, WINDOW_UPDATE_THRESHOLD } from "./frames.js";
+import { StreamEndpoint } from "./stream.js";
+
+export class RelayEnd extends StreamEndpoint {
+  other!: RelayEnd;
+  /** Data received on `other` waiting for credit on this end. */
+  private queue: Buffer[] = [];
+  private finQueued = false;
+  /** Bytes forwarded from this end's input but not yet credited back to its sender. */
+  private uncredited = 0;
+
+  constructor(private readonly onDone: () => void) {
+    super();
+  }
+
+  static pair(onDone: () => void): [RelayEnd, RelayEnd] {
+    let remaining = 2;
+    const done = () => {
+      if (--remaining === 0) onDone();
+    };
+    const upstream = new RelayEnd(done);
+    const downstream = new RelayEnd(done);
+    upstream.other = downstream;
+    downstream.other = upstream;
+    return [upstream, downstream];
+  }
+
+  override onAccept(): void {
+    this.other.sendAccept();
+  }
+
+  override onData(chunk: Buffer): void {
+    const out = this.other;
+    if (out.closed) return;
+    if (out.queue.length === 0 && out.sendCredit >= chunk.length) {
+      out.sendData(chunk);
+      this.forwarded(chunk.length);
+      return;
+    }
+    out.queue.push(chunk);
+    out.drain();
+  }
+
+  override onWindow(): void {
+    this.drain();
+  }
+
+  override onFin(): void {
+    const out = this.other;
+    if (out.queue.length === 0) out.sendFin();
+    else out.finQueued = true;
+    this.checkDone();
+    out.checkDone();
+  }
+
+  override onReset(code: number, message: string): void {
+    this.queue = [];
+    this.other.queue = [];
+    this.other.sendReset(code, message);
+    this.markDone();
+    this.other.markDone();
+  }
+
+  override onLinkLost(reason: string): void {
+    this.onReset(ResetCode.LinkLost, reason);
+  }
+
+  /** Sends queued data as far as credit allows. */
+  private drain(): void {
+    while (this.queue.length > 0 && this.sendCredit > 0 && !this.closed) {
+      const head = this.queue[0] as Buffer;
+      if (head.length <= this.sendCredit) {
+        this.queue.shift();
+        this.sendData(head);
+        this.other.forwarded(head.length);
+      } else {
+        const piece = head.subarray(0, this.sendCredit);
+        this.queue[0] = head.subarray(piece.length);
+        this.sendData(piece);
+        this.other.forwarded(piece.length);
+      }
+    }
+    if (this.queue.length === 0 && this.finQueued) {
+      this.finQueued = false;
+      this.sendFin();
+      this.checkDone();
+    }
+  }
+
+  private forwarded(bytes: number): void {
+    this.uncredited += bytes;
+    if (this.uncredited >= WINDOW_UPDATE_THRESHOLD) {
+      this.grant(this.uncredited);
+      this.uncredited = 0;
+    }
+  }
+
+  private done = false;
+
+  private checkDone(): void {
+    if (this.sentFin && this.gotFin) this.markDone();
+  }
+
+  private markDone(): void {
+    if (this.done) return;
+    this.done = true;
+    this.onDone();
+  }
+}

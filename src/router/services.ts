@@ -1,0 +1,242 @@
+/**
+ * Listeners (local TCP entry points for a routing key) and connectors (where a routing key's
+ * backend is). A listener's socket is open only while some reachable site has a connector for
+ * its key; otherwise clients get "connection refused".
+ */
+import net from "node:net";
+import { Backoff } from "../common/backoff.js";
+import { logger } from "../common/log.js";
+import { SOCKET_HIGH_WATER_MARK, resetSocket } from "./bridge.js";
+import { ResetCode } from "./frames.js";
+
+const log = logger("service");
+
+export interface ListenerConfig {
+  name: string;
+  host: string;
+  port: number;
+  routingKey: string;
+}
+
+export interface ConnectorConfig {
+  name: string;
+  host: string;
+  port: number;
+  routingKey: string;
+}
+
+/** An application connection the router can tear down (bridged or spliced). */
+export interface Connection {
+  abort(code: number, message: string): void;
+}
+
+export interface ListenerHost {
+  handleClient(listener: ServiceListener, socket: net.Socket): void;
+  listenerChanged(listener: ServiceListener): void;
+}
+
+export type ListenerState = "waiting" | "listening" | "error";
+
+export class ServiceListener {
+  state: ListenerState = "waiting";
+  message = "No matching connectors";
+  readonly connections = new Set<Connection>();
+  private server: net.Server | undefined;
+  private reachable = false;
+  private retry: NodeJS.Timeout | undefined;
+  private readonly backoff = new Backoff({ initialMs: 500, maxMs: 10_000 });
+
+  constructor(
+    public config: ListenerConfig,
+    private readonly host: ListenerHost,
+  ) {}
+
+  get name(): string {
+    return this.config.name;
+  }
+
+  /** Opens the socket when the key becomes reachable, closes it when it no longer is. */
+  setReachable(reachable: boolean): void {
+    if (reachable === this.reachable) return;
+    this.reachable = reachable;
+    if (reachable) this.open();
+    else {
+      this.closeServer();
+      this.setState("waiting", "No matching connectors");
+    }
+  }
+
+  update(config: ListenerConfig): void {
+    const rebind = config.host !== this.config.host || config.port !== this.config.port;
+    this.config = config;
+    if (rebind && this.reachable) {
+      this.closeServer();
+      this.open();
+    }
+  }
+
+  /** Removes the listener: stops listening and resets its connections. */
+  close(): void {
+    this.reachable = false;
+    this.closeServer();
+    for (const connection of [...this.connections]) connection.abort(ResetCode.Removed, "listener removed");
+  }
+
+  private open(): void {
+    if (this.server || !this.reachable) return;
+    if (this.retry) clearTimeout(this.retry);
+    this.retry = undefined;
+    const server = net.createServer({
+      allowHalfOpen: true,
+      pauseOnConnect: true,
+      noDelay: true,
+      highWaterMark: SOCKET_HIGH_WATER_MARK,
+    });
+    this.server = server;
+    server.on("connection", (socket: net.Socket) => this.host.handleClient(this, socket));
+    server.once("error", (err: NodeJS.ErrnoException) => {
+      if (this.server !== server) return;
+      this.server = undefined;
+      server.close();
+      const where = `${this.config.host}:${this.config.port}`;
+      const message =
+        err.code === "EADDRINUSE"
+          ? `port ${this.config.port} on ${this.config.host} is already in use`
+          : err.code === "EACCES"
+            ? `not permitted to listen on ${where}`
+            : err.code === "EADDRNOTAVAIL" || err.code === "ENOTFOUND" || err.code === "EAI_AGAIN"
+              ? `cannot listen on ${where}: no such local address`
+              : `cannot listen on ${where}: ${err.message}`;
+      log.warn(`listener ${this.name}: ${message}`);
+      this.setState("error", message);
+      if (this.reachable) {
+        this.retry = setTimeout(() => this.open(), this.backoff.next());
+        this.retry.unref();
+      }
+    });
+    server.listen({ host: this.config.host, port: this.config.port, backlog: 4096 }, () => {
+      if (this.server !== server) return;
+      this.backoff.reset();
+      this.setState("listening", "OK");
+    });
+  }
+
+  private closeServer(): void {
+    if (this.retry) clearTimeout(this.retry);
+    this.retry = undefined;
+    const server = this.server;
+    this.server = undefined;
+    server?.close();
+  }
+
+  private setState(state: ListenerState, message: string): void {
+    if (state === this.state && message === this.message) return;
+    this.state = state;
+    this.message = message;
+    this.host.listenerChanged(this);
+  }
+}
+
+export class LocalConnector {
+  readonly connections = new Set<Connection>();
+  constructor(public config: ConnectorConfig) {}
+
+  get name(): string {
+    return this.config.name;
+  }
+
+  close(): void {
+    for (const connection of [...this.connections]) connection.abort(ResetCode.Removed, "connector removed");
+  }
+}
+
+const BACKEND_CONNECT_TIMEOUT_MS = 10_000;
+
+/** Connects to a connector's backend; `onResult` gets the socket or a sentence saying why not. */
+export function connectBackend(
+  config: ConnectorConfig,
+  onResult: (socket: net.Socket | undefined, error?: string) => void,
+): net.Socket {
+  const options: net.NetConnectOpts & { highWaterMark: number } = {
+    host: config.host,
+    port: config.port,
+    allowHalfOpen: true,
+    noDelay: true,
+    highWaterMark: SOCKET_HIGH_WATER_MARK,
+  };
+  const socket = net.connect(options);
+  let settled = false;
+  const timer = setTimeout(() => {
+    if (settled) return;
+    settled = true;
+    socket.destroy();
+    onResult(undefined, `the backend ${config.host}:${config.port} did not accept the connection within ${BACKEND_CONNECT_TIMEOUT_MS / 1000} s`);
+  }, BACKEND_CONNECT_TIMEOUT_MS);
+  socket.once("connect", () => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    onResult(socket);
+  });
+  socket.once("error", (err: NodeJS.ErrnoException) => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    const reason = err.code === "ECONNREFUSED" ? "connection refused" : err.code === "ENOTFOUND" ? "unknown host" : err.message;
+    onResult(undefined, `cannot connect to the backend ${config.host}:${config.port}: ${reason}`);
+  });
+  return socket;
+}
+
+/**
+ * Client and backend on the same site: the sockets are joined directly, with the same rules as
+ * a bridged stream (half-close per direction, RST on failure).
+ */
+export class LocalSplice implements Connection {
+  private ended = 0;
+  private done = false;
+
+  constructor(
+    private readonly client: net.Socket,
+    private readonly backend: net.Socket,
+    private readonly onClose: () => void,
+  ) {}
+
+  start(): void {
+    this.pipe(this.client, this.backend);
+    this.pipe(this.backend, this.client);
+    for (const socket of [this.client, this.backend]) {
+      socket.on("error", () => this.abort(ResetCode.Cancelled, "connection failed"));
+      socket.on("close", () => {
+        if (this.ended < 2) this.abort(ResetCode.Cancelled, "connection closed");
+        else this.finish();
+      });
+    }
+    this.client.resume();
+  }
+
+  abort(_code: number, _message: string): void {
+    if (this.done) return;
+    for (const socket of [this.client, this.backend]) if (!socket.destroyed) resetSocket(socket);
+    this.finish();
+  }
+
+  private pipe(from: net.Socket, to: net.Socket): void {
+    from.on("data", (chunk: Buffer) => {
+      if (!to.write(chunk)) {
+        from.pause();
+        to.once("drain", () => from.resume());
+      }
+    });
+    from.on("end", () => {
+      this.ended++;
+      to.end();
+    });
+  }
+
+  private finish(): void {
+    if (this.done) return;
+    this.done = true;
+    this.onClose();
+  }
+}

@@ -1,0 +1,508 @@
+/**
+ * One link: a TLS 1.3 connection carrying many streams in both directions, link-state updates
+ * and heartbeats. Either side may open streams (dialer odd ids, acceptor even ids).
+ */
+import type { TLSSocket } from "node:tls";
+import { logger } from "../common/log.js";
+import { scheduleFlush, type Flushable } from "./flush.js";
+import {
+  encodeHeader,
+  FrameParser,
+  FrameType,
+  PROTOCOL_VERSION,
+  ResetCode,
+  STREAM_WINDOW,
+  type FrameHandler,
+} from "./frames.js";
+import type { OpenRequest, StreamEndpoint } from "./stream.js";
+
+const log = logger("link");
+
+/** How often the heartbeat timer looks at the link. */
+const HEARTBEAT_TICK_MS = 500;
+const PING_INTERVAL_MS = 1000;
+/** A peer silent for this long is dead (the issue bound is 3 s; one tick of slack is inside it). */
+const DEAD_AFTER_MS = 2500;
+const HELLO_TIMEOUT_MS = 10_000;
+
+export interface Hello {
+  v: number;
+  siteId: string;
+  siteName: string;
+  /** Changes every time the peer's site process starts. */
+  instance: number;
+  version: string;
+  window: number;
+  /** Dialer only: the name of its Link and its cost. */
+  linkName?: string;
+  cost?: number;
+}
+
+export interface SessionOwner {
+  sessionUp(session: LinkSession): void;
+  sessionDown(session: LinkSession, reason: string, wasUp: boolean): void;
+  sessionUpdated(session: LinkSession): void;
+  incomingStream(session: LinkSession, id: number, request: OpenRequest): void;
+  linkState(session: LinkSession, payload: unknown): void;
+}
+
+/** Something paused because the link's write buffer is full. */
+export interface LinkWaiter {
+  resumeFromLink(): void;
+}
+
+export type SessionRole = "dialer" | "acceptor";
+
+export class LinkSession implements Flushable, FrameHandler {
+  readonly streams = new Map<number, StreamEndpoint>();
+  peer: Hello | undefined;
+  state: "handshake" | "up" | "closed" = "handshake";
+  rttMs: number | undefined;
+  /** The link's write buffer is over its high-water mark. */
+  blocked = false;
+  closeReason = "";
+  /** The socket error that ended the link, if one did. */
+  closeError: Error | undefined;
+  readonly connectedAt = Date.now();
+
+  private readonly parser: FrameParser;
+  private readonly waiters = new Set<LinkWaiter>();
+  private nextId: number;
+  private corked = false;
+  private bytesIn = 0;
+  private bytesSeen = 0;
+  private lastHeardAt = Date.now();
+  private lastPingAt = 0;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private helloTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly socket: TLSSocket,
+    readonly role: SessionRole,
+    private local: Hello,
+    private readonly owner: SessionOwner,
+    /** For logs: link name (dialer) or remote address (acceptor). */
+    readonly label: string,
+  ) {
+    this.nextId = role === "dialer" ? 1 : 2;
+    this.parser = new FrameParser(this);
+  }
+
+  start(): void {
+    const socket = this.socket;
+    socket.setNoDelay(true);
+    socket.on("data", (chunk: Buffer) => {
+      this.bytesIn += chunk.length;
+      this.parser.push(chunk);
+    });
+    socket.on("drain", () => this.onDrain());
+    socket.on("end", () => this.close("the remote site closed the link"));
+    socket.on("error", (err) => {
+      this.closeError ??= err;
+      this.close(describeSocketError(err));
+    });
+    socket.on("close", () => this.close("connection closed"));
+    this.sendHello();
+    this.helloTimer = setTimeout(() => this.close("the remote site did not complete the link handshake in time"), HELLO_TIMEOUT_MS);
+    this.helloTimer.unref();
+    this.heartbeat = setInterval(() => this.tick(), HEARTBEAT_TICK_MS);
+    this.heartbeat.unref();
+  }
+
+  /** The cost both ends use: the dialer's configured cost. */
+  get cost(): number {
+    return Math.max(1, (this.role === "dialer" ? this.local.cost : this.peer?.cost) ?? 1);
+  }
+
+  get peerSiteId(): string | undefined {
+    return this.peer?.siteId;
+  }
+
+  /** Dialer: change the advertised cost without reconnecting. */
+  updateCost(cost: number): void {
+    if (this.local.cost === cost) return;
+    this.local = { ...this.local, cost };
+    if (this.state !== "closed") this.sendHello();
+  }
+
+  // ---- streams ----
+
+  openStream(endpoint: StreamEndpoint, request: OpenRequest): void {
+    let id = this.nextId;
+    while (this.streams.has(id)) id = this.advanceId(id);
+    this.nextId = this.advanceId(id);
+    endpoint.session = this;
+    endpoint.id = id;
+    this.streams.set(id, endpoint);
+    this.writeFrame(FrameType.Open, id, Buffer.from(JSON.stringify(request)));
+  }
+
+  attach(id: number, endpoint: StreamEndpoint): void {
+    endpoint.session = this;
+    endpoint.id = id;
+    this.streams.set(id, endpoint);
+  }
+
+  /** Refuses an OPEN that no endpoint was attached to. */
+  refuse(id: number, code: number, message: string): void {
+    this.writeFrame(FrameType.Reset, id, resetPayload(code, message));
+  }
+
+  writeData(endpoint: StreamEndpoint, chunk: Buffer): void {
+    if (this.state === "closed") return;
+    this.cork();
+    this.socket.write(encodeHeader(FrameType.Data, endpoint.id, chunk.length));
+    if (!this.socket.write(chunk)) this.blocked = true;
+  }
+
+  writeWindow(endpoint: StreamEndpoint, bytes: number): void {
+    const payload = Buffer.allocUnsafe(4);
+    payload.writeUInt32BE(bytes, 0);
+    this.writeFrame(FrameType.Window, endpoint.id, payload);
+  }
+
+  writeAccept(endpoint: StreamEndpoint): void {
+    this.writeFrame(FrameType.Accept, endpoint.id);
+  }
+
+  writeFin(endpoint: StreamEndpoint): void {
+    this.writeFrame(FrameType.Fin, endpoint.id);
+    this.finishIfDone(endpoint);
+  }
+
+  writeReset(endpoint: StreamEndpoint, code: number, message: string): void {
+    this.detach(endpoint);
+    this.writeFrame(FrameType.Reset, endpoint.id, resetPayload(code, message));
+  }
+
+  /** Calls `waiter.resumeFromLink()` once the write buffer drains. */
+  waitForDrain(waiter: LinkWaiter): void {
+    this.waiters.add(waiter);
+  }
+
+  cancelWait(waiter: LinkWaiter): void {
+    this.waiters.delete(waiter);
+  }
+
+  sendLinkState(payload: unknown): void {
+    this.writeFrame(FrameType.LinkState, 0, Buffer.from(JSON.stringify(payload)));
+  }
+
+  /** Graceful close: tells the peer why, then ends the connection once written. */
+  shutdown(reason: string): void {
+    if (this.state === "closed") return;
+    this.writeFrame(FrameType.GoAway, 0, Buffer.from(JSON.stringify({ reason })));
+    this.flush();
+    this.teardown(reason);
+    this.socket.end();
+    const timer = setTimeout(() => this.socket.destroy(), 2000);
+    timer.unref();
+  }
+
+  close(reason: string): void {
+    if (this.state === "closed") return;
+    this.teardown(reason);
+    this.socket.destroy();
+  }
+
+  // ---- Flushable ----
+
+  flush(): void {
+    if (!this.corked) return;
+    this.corked = false;
+    this.socket.uncork();
+  }
+
+  // ---- FrameHandler ----
+
+  onFrame(type: number, streamId: number, payload: Buffer): void {
+    if (this.state === "closed") return;
+    if (streamId === 0) {
+      this.onControlFrame(type, payload);
+      return;
+    }
+    if (this.state !== "up") {
+      this.protocolError(`stream frame before the link handshake completed`);
+      return;
+    }
+    switch (type) {
+      case FrameType.Open:
+        this.onOpen(streamId, payload);
+        return;
+      case FrameType.Accept:
+        this.streams.get(streamId)?.onAccept();
+        return;
+      case FrameType.Window: {
+        const endpoint = this.streams.get(streamId);
+        if (!endpoint || payload.length !== 4) return;
+        endpoint.sendCredit += payload.readUInt32BE(0);
+        endpoint.onWindow();
+        return;
+      }
+      case FrameType.Fin: {
+        const endpoint = this.streams.get(streamId);
+        if (!endpoint) return;
+        endpoint.gotFin = true;
+        this.finishIfDone(endpoint);
+        endpoint.onFin();
+        return;
+      }
+      case FrameType.Reset: {
+        const endpoint = this.streams.get(streamId);
+        if (!endpoint) return;
+        this.detach(endpoint);
+        const code = payload.length > 0 ? (payload[0] as number) : ResetCode.ProtocolError;
+        endpoint.onReset(code, payload.length > 1 ? payload.toString("utf8", 1) : "");
+        return;
+      }
+      default:
+        log.debug(`${this.label}: ignoring frame type ${type} on stream ${streamId}`);
+    }
+  }
+
+  onData(streamId: number, piece: Buffer): void {
+    const endpoint = this.streams.get(streamId);
+    if (!endpoint) return; // data racing a reset we sent
+    endpoint.recvAllowance -= piece.length;
+    if (endpoint.recvAllowance < 0) {
+      endpoint.sendReset(ResetCode.FlowControl, "flow-control window exceeded");
+      endpoint.onReset(ResetCode.FlowControl, "the remote site exceeded the stream's flow-control window");
+      return;
+    }
+    endpoint.onData(piece);
+  }
+
+  onProtocolError(message: string): void {
+    this.protocolError(message);
+  }
+
+  // ---- internals ----
+
+  private onControlFrame(type: number, payload: Buffer): void {
+    switch (type) {
+      case FrameType.Hello:
+        this.onHello(payload);
+        return;
+      case FrameType.LinkState:
+        if (this.state !== "up") return this.protocolError("link-state update before handshake");
+        try {
+          this.owner.linkState(this, JSON.parse(payload.toString("utf8")));
+        } catch (err) {
+          this.protocolError(`bad link-state update: ${(err as Error).message}`);
+        }
+        return;
+      case FrameType.Ping:
+        this.writeFrame(FrameType.Pong, 0, Buffer.from(payload));
+        return;
+      case FrameType.Pong:
+        if (payload.length === 8) {
+          const sent = payload.readBigUInt64BE(0);
+          this.rttMs = Number(process.hrtime.bigint() - sent) / 1e6;
+        }
+        return;
+      case FrameType.GoAway: {
+        let reason = "the remote site closed the link";
+        try {
+          const parsed = JSON.parse(payload.toString("utf8")) as { reason?: unknown };
+          if (typeof parsed.reason === "string") reason = `the remote site closed the link: ${parsed.reason}`;
+        } catch {
+          // keep the generic reason
+        }
+        this.close(reason);
+        return;
+      }
+      default:
+        log.debug(`${this.label}: ignoring control frame type ${type}`);
+    }
+  }
+
+  private onHello(payload: Buffer): void {
+    let hello: Hello;
+    try {
+      hello = parseHello(payload);
+    } catch (err) {
+      this.protocolError(`bad handshake: ${(err as Error).message}`);
+      return;
+    }
+    if (hello.v !== PROTOCOL_VERSION) {
+      this.shutdown(`link protocol version ${hello.v} is not supported (this site speaks ${PROTOCOL_VERSION})`);
+      return;
+    }
+    if (hello.siteId === this.local.siteId) {
+      this.shutdown("a site cannot link to itself");
+      return;
+    }
+    if (this.peer && this.peer.siteId !== hello.siteId) {
+      this.protocolError("the remote site changed its identity on an open link");
+      return;
+    }
+    const first = this.peer === undefined;
+    this.peer = hello;
+    if (first) {
+      if (this.helloTimer) clearTimeout(this.helloTimer);
+      this.state = "up";
+      this.owner.sessionUp(this);
+    } else {
+      this.owner.sessionUpdated(this);
+    }
+  }
+
+  private onOpen(id: number, payload: Buffer): void {
+    const peerParity = this.role === "dialer" ? 0 : 1;
+    if (id % 2 !== peerParity || this.streams.has(id)) {
+      this.protocolError(`stream id ${id} is not valid for the remote site to open`);
+      return;
+    }
+    let request: OpenRequest;
+    try {
+      request = parseOpen(payload);
+    } catch (err) {
+      this.refuse(id, ResetCode.ProtocolError, `bad OPEN: ${(err as Error).message}`);
+      return;
+    }
+    this.owner.incomingStream(this, id, request);
+  }
+
+  private sendHello(): void {
+    this.writeFrame(FrameType.Hello, 0, Buffer.from(JSON.stringify(this.local)));
+  }
+
+  private writeFrame(type: number, streamId: number, payload?: Buffer): void {
+    if (this.state === "closed") return;
+    this.cork();
+    const length = payload ? payload.length : 0;
+    const ok = length > 0
+      ? (this.socket.write(encodeHeader(type, streamId, length)), this.socket.write(payload as Buffer))
+      : this.socket.write(encodeHeader(type, streamId, 0));
+    if (!ok) this.blocked = true;
+  }
+
+  private cork(): void {
+    if (this.corked) return;
+    this.corked = true;
+    this.socket.cork();
+    scheduleFlush(this);
+  }
+
+  private onDrain(): void {
+    this.blocked = false;
+    if (this.waiters.size === 0) return;
+    const waiters = [...this.waiters];
+    this.waiters.clear();
+    for (const waiter of waiters) {
+      if (this.blocked) {
+        this.waiters.add(waiter);
+        continue;
+      }
+      waiter.resumeFromLink();
+    }
+  }
+
+  private finishIfDone(endpoint: StreamEndpoint): void {
+    if (endpoint.sentFin && endpoint.gotFin) this.detach(endpoint);
+  }
+
+  private detach(endpoint: StreamEndpoint): void {
+    endpoint.closed = true;
+    if (this.streams.get(endpoint.id) === endpoint) this.streams.delete(endpoint.id);
+  }
+
+  private advanceId(id: number): number {
+    const next = id + 2;
+    return next > 0xffffffff ? (this.role === "dialer" ? 1 : 2) : next;
+  }
+
+  private tick(): void {
+    if (this.state === "closed") return;
+    const now = Date.now();
+    if (this.bytesIn !== this.bytesSeen) {
+      this.bytesSeen = this.bytesIn;
+      this.lastHeardAt = now;
+    } else if (now - this.lastHeardAt >= DEAD_AFTER_MS) {
+      this.close(`no heartbeat from the remote site for ${Math.round((now - this.lastHeardAt) / 1000)} s`);
+      return;
+    }
+    if (now - this.lastPingAt >= PING_INTERVAL_MS - HEARTBEAT_TICK_MS / 2) {
+      this.lastPingAt = now;
+      const payload = Buffer.allocUnsafe(8);
+      payload.writeBigUInt64BE(process.hrtime.bigint(), 0);
+      this.writeFrame(FrameType.Ping, 0, payload);
+    }
+  }
+
+  private protocolError(message: string): void {
+    log.warn(`${this.label}: protocol error: ${message}`);
+    this.shutdown(`protocol error: ${message}`);
+  }
+
+  private teardown(reason: string): void {
+    const wasUp = this.state === "up";
+    this.state = "closed";
+    this.closeReason = reason;
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    if (this.helloTimer) clearTimeout(this.helloTimer);
+    this.waiters.clear();
+    const streams = [...this.streams.values()];
+    this.streams.clear();
+    for (const endpoint of streams) {
+      endpoint.closed = true;
+      endpoint.onLinkLost(reason);
+    }
+    this.owner.sessionDown(this, reason, wasUp);
+  }
+}
+
+function resetPayload(code: number, message: string): Buffer {
+  const text = Buffer.from(message.slice(0, 512), "utf8");
+  const payload = Buffer.allocUnsafe(1 + text.length);
+  payload[0] = code;
+  text.copy(payload, 1);
+  return payload;
+}
+
+function parseHello(payload: Buffer): Hello {
+  const value = JSON.parse(payload.toString("utf8")) as Record<string, unknown>;
+  const str = (key: string) => {
+    if (typeof value[key] !== "string" || value[key] === "") throw new Error(`"${key}" must be a non-empty string`);
+    return value[key] as string;
+  };
+  const num = (key: string) => {
+    if (typeof value[key] !== "number" || !Number.isFinite(value[key])) throw new Error(`"${key}" must be a number`);
+    return value[key] as number;
+  };
+  const hello: Hello = {
+    v: num("v"),
+    siteId: str("siteId"),
+    siteName: str("siteName"),
+    instance: num("instance"),
+    version: typeof value.version === "string" ? value.version : "unknown",
+    window: typeof value.window === "number" ? value.window : STREAM_WINDOW,
+  };
+  if (typeof value.linkName === "string") hello.linkName = value.linkName;
+  if (typeof value.cost === "number" && Number.isInteger(value.cost)) hello.cost = value.cost;
+  return hello;
+}
+
+function parseOpen(payload: Buffer): OpenRequest {
+  const value = JSON.parse(payload.toString("utf8")) as Record<string, unknown>;
+  const { key, dest, origin, hops } = value;
+  if (typeof key !== "string" || key === "") throw new Error("routing key missing");
+  if (typeof dest !== "string" || typeof origin !== "string") throw new Error("destination or origin missing");
+  if (typeof hops !== "number" || !Number.isInteger(hops)) throw new Error("hop count missing");
+  return { key, dest, origin, hops };
+}
+
+/** Turns a socket error into a sentence about the link. */
+export function describeSocketError(err: Error): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  switch (code) {
+    case "ECONNRESET":
+      return "the connection was reset by the remote site";
+    case "EPIPE":
+      return "the remote site closed the connection";
+    case "ETIMEDOUT":
+      return "the connection timed out";
+    default:
+      return err.message;
+  }
+}

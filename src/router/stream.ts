@@ -1,0 +1,72 @@
+/**
+ * One end of a multiplexed stream on a link. Subclasses bridge it to a TCP socket
+ * (SocketBridge) or to a stream on another link (relay).
+ */
+import { STREAM_WINDOW } from "./frames.js";
+import type { LinkSession } from "./session.js";
+
+/** What an OPEN frame asks for. */
+export interface OpenRequest {
+  /** Routing key of the service. */
+  key: string;
+  /** Site id of the router with the chosen connector. */
+  dest: string;
+  /** Site id of the router with the listener. */
+  origin: string;
+  /** Hops left before the stream is refused, so a routing loop cannot circulate a stream. */
+  hops: number;
+}
+
+export abstract class StreamEndpoint {
+  session: LinkSession | undefined;
+  id = 0;
+  /** Bytes we may still send before the peer grants more. */
+  sendCredit = STREAM_WINDOW;
+  /** Bytes the peer may still send us; going below zero is a flow-control violation. */
+  recvAllowance = STREAM_WINDOW;
+  /** We sent FIN. */
+  sentFin = false;
+  /** Peer sent FIN. */
+  gotFin = false;
+  /** Detached from the session (finished or reset). */
+  closed = false;
+
+  /** The far end accepted the stream (its connector reached the backend). */
+  abstract onAccept(): void;
+  abstract onData(chunk: Buffer): void;
+  /** Credit arrived; `sendCredit` already includes it. */
+  abstract onWindow(): void;
+  abstract onFin(): void;
+  abstract onReset(code: number, message: string): void;
+
+  /** Called by the session when its link goes away while the stream is open. */
+  onLinkLost(reason: string): void {
+    this.onReset(5, reason);
+  }
+
+  sendData(chunk: Buffer): void {
+    this.sendCredit -= chunk.length;
+    this.session?.writeData(this, chunk);
+  }
+
+  grant(bytes: number): void {
+    if (bytes <= 0 || this.closed) return;
+    this.recvAllowance += bytes;
+    this.session?.writeWindow(this, bytes);
+  }
+
+  sendAccept(): void {
+    this.session?.writeAccept(this);
+  }
+
+  sendFin(): void {
+    if (this.sentFin || this.closed) return;
+    this.sentFin = true;
+    this.session?.writeFin(this);
+  }
+
+  sendReset(code: number, message = ""): void {
+    if (this.closed) return;
+    this.session?.writeReset(this, code, message);
+  }
+}
