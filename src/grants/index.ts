@@ -1,0 +1,5 @@
+export * from "./protocol.js";
+export { GrantServer, Refusal, hostOf } from "./server.js";
+export type { GrantLedger, GrantRecord, GrantServerConfig, RedemptionRequest } from "./server.js";
+export { redeemToken, RedemptionError } from "./client.js";
+export type { TokenToRedeem, RedeemerIdentity, RedeemedCredentials, RedemptionFailure } from "./client.js";

@@ -1,0 +1,35 @@
+/**
+ * The redemption protocol (docs/grant-protocol.md): an HTTPS POST of the token's code to the
+ * token's URL. Header and status conventions are shared by the server and the client here.
+ */
+
+/** Request headers. `name` and `subject` are the original system's; the others are ours. */
+export const Header = {
+  name: "name",
+  subject: "subject",
+  siteId: "skupper-site-id",
+  siteName: "skupper-site-name",
+  /** Comma-separated site ids the redeeming site is already linked with (either direction). */
+  linkedSites: "skupper-linked-sites",
+  /** Response: machine-readable reason of a refusal. */
+  error: "skupper-error",
+  /** Response: identity of the issuing site (on refusals that concern it). */
+  issuerSiteId: "skupper-issuer-site-id",
+  issuerSiteName: "skupper-issuer-site-name",
+} as const;
+
+/** Why a redemption was refused. Each has its own status code and sentence. */
+export type RefusalReason = "unknown" | "expired" | "exhausted" | "refused" | "self" | "duplicate" | "invalid";
+
+export const REFUSAL_STATUS: Record<RefusalReason, number> = {
+  unknown: 404,
+  expired: 410,
+  exhausted: 410,
+  refused: 403,
+  self: 409,
+  duplicate: 409,
+  invalid: 400,
+};
+
+/** Largest request body accepted; a code is 24 characters. */
+export const MAX_BODY_BYTES = 4096;

@@ -1,0 +1,249 @@
+/**
+ * The grant server: redeems access-token codes for link credentials over HTTPS (TLS 1.3).
+ *
+ * Counting rules (docs/grant-protocol.md): redemptions of one grant are handled one at a time;
+ * a redemption is recorded (persisted) before the credentials are sent and taken back if they
+ * could not be sent, so a failed redemption never uses up a grant and no crash can let a grant
+ * be redeemed more often than allowed.
+ */
+import { createHash, timingSafeEqual } from "node:crypto";
+import https from "node:https";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { logger } from "../common/log.js";
+import { Header, MAX_BODY_BYTES, REFUSAL_STATUS, type RefusalReason } from "./protocol.js";
+
+const log = logger("grant-server");
+
+export interface GrantRecord {
+  name: string;
+  uid: string;
+  code: string;
+  /** Epoch ms. */
+  expiresAt: number;
+  allowed: number;
+  made: number;
+}
+
+export interface RedemptionRequest {
+  /** Name for the Secret and Link (the AccessToken's name). */
+  name: string;
+  /** Common name for the client certificate. */
+  subject: string;
+  siteId?: string;
+  siteName?: string;
+  linkedSites: string[];
+  /** The host name the client used to reach us (from the Host header). */
+  host?: string;
+}
+
+/** Thrown by a ledger to refuse a redemption with a reason. */
+export class Refusal extends Error {
+  constructor(
+    readonly reason: RefusalReason,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+/** What the grant server needs from the site: grants, credentials and durable counting. */
+export interface GrantLedger {
+  find(uid: string): GrantRecord | undefined;
+  /** Builds the response body (Secret + Link YAML) or throws a Refusal. Must not count anything. */
+  issue(grant: GrantRecord, request: RedemptionRequest): Promise<string>;
+  /** Durably records one more redemption of `grant`. */
+  record(grant: GrantRecord): Promise<void>;
+  /** Durably takes back a redemption whose credentials never reached the client. */
+  unrecord(grant: GrantRecord): Promise<void>;
+}
+
+export interface GrantServerConfig {
+  host?: string;
+  port: number;
+  cert: string;
+  key: string;
+}
+
+export class GrantServer {
+  private server: https.Server | undefined;
+  private config: GrantServerConfig | undefined;
+  /** Per-grant queue: redemptions of one grant never overlap. */
+  private readonly queues = new Map<string, Promise<void>>();
+
+  constructor(private readonly ledger: GrantLedger) {}
+
+  get listening(): boolean {
+    return this.server?.listening ?? false;
+  }
+
+  async configure(config: GrantServerConfig): Promise<void> {
+    const previous = this.config;
+    if (this.server && previous && previous.port === config.port && previous.host === config.host) {
+      if (previous.cert !== config.cert || previous.key !== config.key) {
+        this.server.setSecureContext({ cert: config.cert, key: config.key, minVersion: "TLSv1.3" });
+        this.config = config;
+      }
+      return;
+    }
+    await this.close();
+    const server = https.createServer(
+      { cert: config.cert, key: config.key, minVersion: "TLSv1.3", requestTimeout: 15_000, headersTimeout: 10_000, keepAlive: false },
+      (req, res) => void this.handle(req, res),
+    );
+    server.keepAliveTimeout = 1000;
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen({ port: config.port, ...(config.host ? { host: config.host } : {}) }, () => {
+        server.removeListener("error", reject);
+        resolve();
+      });
+    });
+    server.on("error", (err) => log.error(err.message));
+    this.server = server;
+    this.config = config;
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    this.config = undefined;
+    if (!server) return;
+    server.closeAllConnections?.();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      if (req.method !== "POST") {
+        res.setHeader("Allow", "POST");
+        return reply(res, 405, "Only POST is supported");
+      }
+      const body = await readBody(req);
+      if (body === undefined) return refuse(res, new Refusal("invalid", "Request body not valid"));
+      const uid = (req.url ?? "").split("?")[0]?.replace(/\//g, "") ?? "";
+      if (!this.ledger.find(uid)) return refuse(res, new Refusal("unknown", "No such claim"));
+      await this.serialized(uid, () => this.redeem(uid, body, req, res));
+    } catch (err) {
+      log.error(`redemption failed: ${(err as Error).message}`);
+      if (!res.headersSent) reply(res, 500, "Internal error");
+    }
+  }
+
+  private serialized(uid: string, task: () => Promise<void>): Promise<void> {
+    const previous = this.queues.get(uid) ?? Promise.resolve();
+    const next = previous.then(task, task);
+    const tail = next.catch(() => undefined);
+    this.queues.set(uid, tail);
+    void tail.then(() => {
+      if (this.queues.get(uid) === tail) this.queues.delete(uid);
+    });
+    return next;
+  }
+
+  private async redeem(uid: string, code: Buffer, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const grant = this.ledger.find(uid);
+    if (!grant) return refuse(res, new Refusal("unknown", "No such claim"));
+    if (!sameCode(code, grant.code)) return refuse(res, new Refusal("refused", "Redemption of access token refused"));
+    if (Date.now() > grant.expiresAt) {
+      return refuse(res, new Refusal("expired", `Access token expired at ${new Date(grant.expiresAt).toISOString()}`));
+    }
+    if (grant.made >= grant.allowed) {
+      return refuse(res, new Refusal("exhausted", `No such access granted: all ${grant.allowed} redemption(s) of this token have been used`));
+    }
+    const request = redemptionRequest(req, grant);
+    let body: string;
+    try {
+      body = await this.ledger.issue(grant, request);
+    } catch (err) {
+      if (err instanceof Refusal) return refuse(res, err);
+      throw err;
+    }
+    try {
+      await this.ledger.record(grant);
+    } catch (err) {
+      log.error(`could not record a redemption of grant ${grant.name}: ${(err as Error).message}`);
+      return reply(res, 503, "Internal error");
+    }
+    const delivered = await send(res, 200, body, "application/yaml");
+    if (delivered) {
+      log.info(`grant ${grant.name} redeemed by ${request.siteName ?? request.subject} (${grant.made}/${grant.allowed})`);
+    } else {
+      log.warn(`grant ${grant.name}: the credentials could not be delivered; the redemption is not counted`);
+      await this.ledger.unrecord(grant);
+    }
+  }
+}
+
+function redemptionRequest(req: IncomingMessage, grant: GrantRecord): RedemptionRequest {
+  const header = (name: string) => {
+    const value = req.headers[name];
+    return typeof value === "string" && value.trim() !== "" ? value.trim() : undefined;
+  };
+  const name = header(Header.name) ?? grant.name;
+  const linked = header(Header.linkedSites);
+  const request: RedemptionRequest = {
+    name,
+    subject: header(Header.subject) ?? name,
+    linkedSites: linked ? linked.split(",").map((s) => s.trim()).filter(Boolean) : [],
+  };
+  const siteId = header(Header.siteId);
+  const siteName = header(Header.siteName);
+  const host = hostOf(req.headers.host);
+  if (siteId) request.siteId = siteId;
+  if (siteName) request.siteName = siteName;
+  if (host) request.host = host;
+  return request;
+}
+
+/** Host name from a Host header: "h:9090" → "h", "[::1]:9090" → "::1". */
+export function hostOf(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(header);
+  if (bracketed) return bracketed[1];
+  return header.replace(/:\d+$/, "") || undefined;
+}
+
+function sameCode(given: Buffer, expected: string): boolean {
+  const a = createHash("sha256").update(given).digest();
+  const b = createHash("sha256").update(expected, "utf8").digest();
+  return timingSafeEqual(a, b);
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) return undefined;
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+function refuse(res: ServerResponse, refusal: Refusal): void {
+  res.setHeader(Header.error, refusal.reason);
+  for (const [name, value] of Object.entries(refusal.headers)) res.setHeader(name, value);
+  reply(res, REFUSAL_STATUS[refusal.reason], refusal.message);
+}
+
+function reply(res: ServerResponse, status: number, text: string): void {
+  void send(res, status, text + "\n", "text/plain; charset=utf-8");
+}
+
+/** Sends a response; resolves true once it has been handed to the connection in full. */
+function send(res: ServerResponse, status: number, body: string, contentType: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    let settled = false;
+    const settle = (ok: boolean) => {
+      if (settled) return;
+      settled = true;
+      resolve(ok);
+    };
+    res.once("finish", () => settle(true));
+    res.once("close", () => settle(res.writableFinished));
+    res.once("error", () => settle(false));
+    res.writeHead(status, { "Content-Type": contentType, "Content-Length": Buffer.byteLength(body), Connection: "close" });
+    res.end(body);
+  });
+}
