@@ -1,0 +1,555 @@
+/**
+ * The site controller: reads desired state from the store, configures the router and the grant
+ * server, redeems tokens, and writes status back. Changes in input apply live.
+ */
+import { randomUUID } from "node:crypto";
+import {
+  API_VERSION,
+  ConditionType,
+  failed,
+  linkAccessEnabled,
+  ready,
+  requiredConditions,
+  ROUTER_GROUP,
+  setCondition,
+  toYamlDocuments,
+  withAggregate,
+  type AccessToken,
+  type Condition,
+  type Link,
+  type Resource,
+  type ResourceByKind,
+  type Secret,
+  type Site,
+} from "../api/index.js";
+import { ensureCA, ensureLeaf, issueCertificate, canonicalHost, loadCredentials, type Credentials } from "../certs/index.js";
+import { readFileIfExists, writeFileAtomic } from "../common/files.js";
+import { logger } from "../common/log.js";
+import { GrantServer, Header, Refusal, type GrantRecord, type RedeemedCredentials, type RedemptionRequest } from "../grants/index.js";
+import { Router, type RouterStatus } from "../router/index.js";
+import { FILE_MODE, resourceKey, type InputSnapshot, type LocalStore } from "../store/index.js";
+import { certificateHosts, formatHostPort, planAccess, type AccessPlan } from "./access.js";
+import { GrantBook } from "./grants.js";
+import { linkStatus, planLinks, type LinkPlan } from "./links.js";
+import { RuntimeWriter } from "./runtime-writer.js";
+import { connectorStatus, listenerStatus, planConnectors, planListeners, type ServicePlan } from "./services.js";
+import { siteStatus } from "./site.js";
+import { Annotation, TokenRedeemer } from "./tokens.js";
+import type { ConnectorConfig, ListenerConfig } from "../router/index.js";
+
+const log = logger("controller");
+
+export const SITE_CA = "skupper-site-ca";
+export const SITE_SERVER = "skupper-site-server";
+export const GRANT_CA = "skupper-grant-server-ca";
+export const GRANT_SERVER = "skupper-grant-server";
+
+export interface ControllerOptions {
+  version: string;
+}
+
+/** Persistent identity of the site process's site (survives restarts). */
+interface SiteState {
+  siteId: string;
+}
+
+/** What `runtime/network-status.json` holds: the site's view of the network, for the CLI. */
+export interface NetworkStatusFile {
+  siteId: string;
+  siteName: string;
+  namespace: string;
+  version: string;
+  linkAccess?: {
+    hosts: string[];
+    linkPort: number;
+    grantServerPort: number;
+    linkServer: string;
+    grantServer: string;
+  };
+  router?: RouterStatus;
+  inputProblems: string[];
+}
+
+export class SiteController {
+  private router: Router | undefined;
+  private readonly grantServer: GrantServer;
+  private readonly grants: GrantBook;
+  private readonly tokens: TokenRedeemer;
+  private readonly writer: RuntimeWriter;
+  private snapshot: InputSnapshot = { resources: [], problems: [], sources: new Map() };
+  private active: Site | undefined;
+  private state: SiteState | undefined;
+  private plan: AccessPlan | undefined;
+  private siteCa: Credentials | undefined;
+  private grantCa: Credentials | undefined;
+  private configuredProblem: string | undefined;
+  private resolvedProblem: string | undefined;
+  private linkPlan: LinkPlan = { configs: [], problems: new Map() };
+  private listenerPlan: ServicePlan<ListenerConfig> = { configs: [], problems: new Map() };
+  private connectorPlan: ServicePlan<ConnectorConfig> = { configs: [], problems: new Map() };
+  private readonly conditions = new Map<string, Condition[]>();
+  private stopWatching: (() => void) | undefined;
+  private running: Promise<void> | undefined;
+  private rerun: { reload: boolean } | undefined;
+  private expiryTimer: NodeJS.Timeout | undefined;
+  private reportedProblems = new Set<string>();
+  private stopped = false;
+
+  constructor(
+    private readonly store: LocalStore,
+    private readonly options: ControllerOptions,
+  ) {
+    this.writer = new RuntimeWriter(store);
+    this.grants = new GrantBook({
+      issue: (grant, request) => this.issueCredentials(grant, request),
+      persist: (name) => this.writeGrant(name),
+    });
+    this.grantServer = new GrantServer(this.grants);
+    this.tokens = new TokenRedeemer({
+      context: () =>
+        this.active && this.state
+          ? { siteId: this.state.siteId, siteName: this.active.metadata.name, ...(this.grantCa ? { ownGrantCa: this.grantCa.cert } : {}) }
+          : undefined,
+      linkedSites: () => this.linkedSites(),
+      linkTo: (siteId) => this.linkTo(siteId),
+      nameConflict: (name, token) => this.nameConflict(name, token),
+      save: (token, credentials) => this.saveCredentials(token, credentials),
+      changed: () => this.schedule(false),
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.store.ensureDirectories();
+    this.state = await this.loadState();
+    this.stopWatching = this.store.watchInput(() => this.schedule(true));
+    this.schedule(true);
+    await this.settled();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.stopWatching?.();
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    this.tokens.stop();
+    await this.running;
+    await this.router?.close();
+    await this.grantServer.close();
+    await this.writer.idle();
+  }
+
+  /** Resolves when no reconcile is running or queued. */
+  async settled(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  /** Queues a reconcile; `reload` re-reads input, otherwise only status is refreshed. */
+  schedule(reload: boolean): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.rerun = { reload: reload || (this.rerun?.reload ?? false) };
+      return;
+    }
+    this.running = this.reconcile(reload)
+      .catch((err: Error) => log.error(`reconcile failed: ${err.stack ?? err.message}`))
+      .finally(() => {
+        this.running = undefined;
+        const again = this.rerun;
+        this.rerun = undefined;
+        if (again) this.schedule(again.reload);
+      });
+  }
+
+  private async reconcile(reload: boolean): Promise<void> {
+    if (reload) await this.applyInput();
+    await this.publishStatus();
+  }
+
+  // ---- desired state → router, grant server, redemptions ----
+
+  private async applyInput(): Promise<void> {
+    this.snapshot = await this.store.readInput();
+    for (const problem of this.snapshot.problems) {
+      if (!this.reportedProblems.has(problem)) log.warn(`input: ${problem}`);
+    }
+    this.reportedProblems = new Set(this.snapshot.problems);
+
+    const sites = this.list("Site").sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+    const active = sites.find((s) => s.metadata.name === this.active?.metadata.name) ?? sites[0];
+    if (!active) {
+      await this.deactivate();
+      this.tokens.sync(this.list("AccessToken"), new Map());
+      return;
+    }
+    const state = this.state as SiteState;
+    if (this.router && this.router.identity.siteName !== active.metadata.name) await this.deactivate();
+    this.active = active;
+    if (!this.router) {
+      log.info(`site "${active.metadata.name}" (${state.siteId}) is active in namespace "${this.store.paths.namespace}"`);
+      this.router = new Router(
+        { siteId: state.siteId, siteName: active.metadata.name, namespace: this.store.paths.namespace, version: this.options.version },
+        { onChange: () => this.schedule(false) },
+      );
+    }
+    const router = this.router;
+    this.configuredProblem = undefined;
+    this.resolvedProblem = undefined;
+    if (active.spec.ha) log.warn(`site "${active.metadata.name}": HA is not supported on this platform; ignored`);
+
+    this.siteCa = (await ensureCA(this.store.paths.issuer(SITE_CA), `${active.metadata.name} site CA`)).credentials;
+    const plan = planAccess(active, this.list("RouterAccess"));
+    this.plan = plan;
+    const problems = [...plan.problems];
+    let linkAccess = linkAccessEnabled(active);
+    if (linkAccess && active.spec.edge) {
+      problems.push("Edge sites cannot accept incoming links from remote sites");
+      linkAccess = false;
+    }
+    if (problems.length > 0) this.configuredProblem = problems.join("; ");
+
+    if (linkAccess && problems.length === 0) {
+      const hosts = certificateHosts(plan);
+      const server = (await ensureLeaf(this.store.paths.cert(SITE_SERVER), this.siteCa, { commonName: "skupper-router", hosts, usage: "server" })).credentials;
+      this.grantCa = (await ensureCA(this.store.paths.issuer(GRANT_CA), "skupper grant server CA")).credentials;
+      const grantServerCert = (await ensureLeaf(this.store.paths.cert(GRANT_SERVER), this.grantCa, { commonName: "skupper-grant-server", hosts, usage: "server" })).credentials;
+      const linkServer = await router.setLinkServer({
+        port: plan.linkPort,
+        ...(plan.bindHost ? { host: plan.bindHost } : {}),
+        credentials: { ca: this.siteCa.cert, cert: server.cert, key: server.key },
+      });
+      const unresolved: string[] = [];
+      if (linkServer.state === "error") unresolved.push(linkServer.message);
+      try {
+        await this.grantServer.configure({
+          port: plan.grantServerPort,
+          ...(plan.bindHost ? { host: plan.bindHost } : {}),
+          cert: grantServerCert.cert,
+          key: grantServerCert.key,
+        });
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        unresolved.push(
+          code === "EADDRINUSE"
+            ? `the grant server port ${plan.grantServerPort} is already in use; choose another one`
+            : `cannot start the grant server on port ${plan.grantServerPort}: ${(err as Error).message}`,
+        );
+      }
+      if (unresolved.length > 0) this.resolvedProblem = unresolved.join("; ");
+    } else {
+      await router.setLinkServer(undefined);
+      await this.grantServer.close();
+      this.grantCa = await loadCredentials(this.store.paths.issuer(GRANT_CA));
+    }
+
+    this.grants.sync(this.list("AccessGrant"), await this.runtimeMap("AccessGrant"));
+    this.scheduleExpiryRefresh();
+    this.tokens.sync(this.list("AccessToken"), await this.runtimeMap("AccessToken"));
+
+    const secrets = new Map(this.list("Secret").map((s) => [s.metadata.name, s]));
+    this.linkPlan = planLinks(this.list("Link"), secrets);
+    router.setOutgoingLinks(this.linkPlan.configs);
+    this.listenerPlan = planListeners(this.list("Listener"));
+    router.setListeners(this.listenerPlan.configs);
+    this.connectorPlan = planConnectors(this.list("Connector"));
+    router.setConnectors(this.connectorPlan.configs);
+  }
+
+  private async deactivate(): Promise<void> {
+    if (this.router) log.info(`site "${this.router.identity.siteName}" is no longer active`);
+    await this.router?.close();
+    this.router = undefined;
+    this.active = undefined;
+    await this.grantServer.close();
+  }
+
+  // ---- status ----
+
+  private async publishStatus(): Promise<void> {
+    const now = new Date().toISOString();
+    const routerStatus = this.router?.status();
+    const writes: Array<Promise<void>> = [];
+    const expected = new Set<string>();
+    const write = <K extends Resource["kind"]>(resource: ResourceByKind[K], status: Record<string, unknown> | undefined) => {
+      const key = resourceKey(resource.kind, resource.metadata.name);
+      expected.add(key);
+      const { status: _ignored, ...desired } = resource as Resource & { status?: unknown };
+      writes.push(this.writer.write(resource.kind, resource.metadata.name, () => ({ ...desired, status }) as Resource));
+    };
+    const noSite = !this.active;
+
+    for (const site of this.list("Site")) {
+      const key = resourceKey("Site", site.metadata.name);
+      if (site === this.active || site.metadata.name === this.active?.metadata.name) {
+        const status = siteStatus(
+          this.conditions.get(key),
+          {
+            ...(this.configuredProblem ? { configuredProblem: this.configuredProblem } : {}),
+            running: this.router !== undefined,
+            linkAccess: linkAccessEnabled(site) && !site.spec.edge,
+            ...(this.plan ? { plan: this.plan } : {}),
+            ...(this.resolvedProblem ? { resolvedProblem: this.resolvedProblem } : {}),
+            ...(routerStatus ? { router: routerStatus } : {}),
+            namespace: this.store.paths.namespace,
+            version: this.options.version,
+          },
+          now,
+        );
+        this.conditions.set(key, status.conditions ?? []);
+        write(site, { ...status });
+      } else {
+        const message = `An active site already exists in the namespace (${this.active?.metadata.name})`;
+        write(site, this.simpleStatus(key, [[ConditionType.Configured, message]], requiredConditions("Site"), now));
+      }
+    }
+
+    for (const link of this.list("Link")) {
+      const key = resourceKey("Link", link.metadata.name);
+      const problem = noSite ? "No active site in namespace" : this.linkPlan.problems.get(link.metadata.name);
+      const status = linkStatus(this.conditions.get(key), problem, routerStatus?.outgoing.find((o) => o.name === link.metadata.name), now);
+      this.conditions.set(key, status.conditions ?? []);
+      write(link, { ...status });
+    }
+
+    for (const listener of this.list("Listener")) {
+      const key = resourceKey("Listener", listener.metadata.name);
+      const problem = noSite ? "No active site" : this.listenerPlan.problems.get(listener.metadata.name);
+      const status = listenerStatus(this.conditions.get(key), problem, routerStatus?.listeners.find((l) => l.name === listener.metadata.name), now);
+      this.conditions.set(key, status.conditions ?? []);
+      write(listener, { ...status });
+    }
+
+    for (const connector of this.list("Connector")) {
+      const key = resourceKey("Connector", connector.metadata.name);
+      const problem = noSite ? "No active site" : this.connectorPlan.problems.get(connector.metadata.name);
+      const status = connectorStatus(this.conditions.get(key), problem, routerStatus?.connectors.find((c) => c.name === connector.metadata.name), now);
+      this.conditions.set(key, status.conditions ?? []);
+      write(connector, { ...status });
+    }
+
+    for (const grant of this.list("AccessGrant")) {
+      expected.add(resourceKey("AccessGrant", grant.metadata.name));
+      writes.push(this.writeGrant(grant.metadata.name));
+    }
+
+    for (const token of this.list("AccessToken")) {
+      write(token, this.tokens.status(token.metadata.name, now) as Record<string, unknown> | undefined);
+    }
+
+    for (const access of this.list("RouterAccess")) {
+      const key = resourceKey("RouterAccess", access.metadata.name);
+      const problems: Array<[string, string | undefined]> = [
+        [ConditionType.Configured, noSite ? "No active site" : this.configuredProblem],
+        [ConditionType.Resolved, this.resolvedProblem ?? (this.plan && this.active && linkAccessEnabled(this.active) ? undefined : "Link access is not enabled")],
+      ];
+      const status = this.simpleStatus(key, problems, requiredConditions("RouterAccess"), now);
+      if (!status.message || status.status === "Ready") {
+        status.endpoints = this.plan?.hosts.map((host) => ({ name: "inter-router", host, port: String(this.plan?.linkPort), group: ROUTER_GROUP }));
+      }
+      write(access, status);
+    }
+
+    await Promise.all(writes);
+    await this.removeStaleRuntime(expected);
+    await this.writeNetworkStatus(routerStatus);
+  }
+
+  private simpleStatus(
+    key: string,
+    problems: Array<[string, string | undefined]>,
+    required: readonly string[],
+    now: string,
+  ): Record<string, unknown> & { status?: string; message?: string; endpoints?: unknown } {
+    let conditions = this.conditions.get(key) ?? [];
+    for (const [type, problem] of problems) conditions = setCondition(conditions, type, problem ? failed(problem) : ready(), now);
+    const status = withAggregate({ conditions }, required, now);
+    this.conditions.set(key, status.conditions ?? []);
+    return { ...status };
+  }
+
+  /** Writes a grant's runtime status with the count as it is now (serialised per file). */
+  private writeGrant(name: string): Promise<void> {
+    return this.writer.write("AccessGrant", name, () => {
+      const input = this.list("AccessGrant").find((g) => g.metadata.name === name);
+      const url = this.grantUrl(name);
+      return this.grants.runtimeResource(name, {
+        ...(url ? { url } : {}),
+        ...(this.grantCa && url ? { ca: this.grantCa.cert } : {}),
+        linkAccess: !!this.active && linkAccessEnabled(this.active) && !this.active.spec.edge,
+        ...(input?.metadata.generation !== undefined ? { generation: input.metadata.generation } : {}),
+      });
+    });
+  }
+
+  private grantUrl(name: string): string | undefined {
+    if (!this.plan || !this.active || !linkAccessEnabled(this.active) || this.resolvedProblem || this.configuredProblem) return undefined;
+    const uid = this.grants.uidOf(name);
+    const host = this.plan.hosts[0];
+    if (!uid || !host) return undefined;
+    return `https://${formatHostPort(host, this.plan.grantServerPort)}/${uid}`;
+  }
+
+  private scheduleExpiryRefresh(): void {
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    const next = this.grants.nextExpiry();
+    if (next === undefined) return;
+    this.expiryTimer = setTimeout(() => this.schedule(false), Math.min(2 ** 31 - 1, next - Date.now() + 50));
+    this.expiryTimer.unref();
+  }
+
+  private async removeStaleRuntime(expected: Set<string>): Promise<void> {
+    for (const kind of ["Site", "Link", "Listener", "Connector", "AccessGrant", "AccessToken", "RouterAccess"] as const) {
+      for (const resource of await this.store.listRuntime(kind)) {
+        const name = resource.metadata.name;
+        if (!expected.has(resourceKey(kind, name))) {
+          await this.writer.write(kind, name, () => undefined);
+          this.conditions.delete(resourceKey(kind, name));
+        }
+      }
+    }
+  }
+
+  private lastNetworkStatus = "";
+
+  private async writeNetworkStatus(router: RouterStatus | undefined): Promise<void> {
+    const file: NetworkStatusFile = {
+      siteId: this.state?.siteId ?? "",
+      siteName: this.active?.metadata.name ?? "",
+      namespace: this.store.paths.namespace,
+      version: this.options.version,
+      ...(this.plan && this.active && linkAccessEnabled(this.active)
+        ? {
+            linkAccess: {
+              hosts: this.plan.hosts,
+              linkPort: this.plan.linkPort,
+              grantServerPort: this.plan.grantServerPort,
+              linkServer: router?.linkServer.message ?? "",
+              grantServer: this.grantServer.listening ? "OK" : (this.resolvedProblem ?? "not listening"),
+            },
+          }
+        : {}),
+      ...(router ? { router } : {}),
+      inputProblems: this.snapshot.problems,
+    };
+    const text = JSON.stringify(file, null, 2) + "\n";
+    if (text === this.lastNetworkStatus) return;
+    this.lastNetworkStatus = text;
+    await writeFileAtomic(this.store.paths.networkStatusFile, text, { mode: FILE_MODE });
+  }
+
+  // ---- redemption (both ends) ----
+
+  private async issueCredentials(grant: GrantRecord, request: RedemptionRequest): Promise<string> {
+    const site = this.active;
+    const plan = this.plan;
+    const siteCa = this.siteCa;
+    const siteId = this.state?.siteId;
+    if (!site || !plan || !siteCa || !siteId || !this.router) throw new Error("the site is not ready to issue links");
+    const issuer = { [Header.issuerSiteId]: siteId, [Header.issuerSiteName]: site.metadata.name };
+    if (request.siteId === siteId) {
+      throw new Refusal("self", `This token was issued by site "${site.metadata.name}" itself; a site cannot link to itself`, issuer);
+    }
+    if (request.siteId) {
+      const status = this.router.status();
+      const linked =
+        request.linkedSites.includes(siteId) ||
+        status.outgoing.some((o) => o.remoteSiteId === request.siteId) ||
+        status.incoming.some((i) => i.remoteSiteId === request.siteId);
+      if (linked) {
+        throw new Refusal("duplicate", `Site "${request.siteName ?? request.siteId}" is already linked to site "${site.metadata.name}"`, issuer);
+      }
+    }
+    const requested = request.host ? canonicalHost(request.host) : undefined;
+    const host = plan.hosts.find((h) => canonicalHost(h) === requested) ?? (plan.hosts[0] as string);
+    const client = await issueCertificate(siteCa, { commonName: request.subject, usage: "client" });
+    const secret: Secret = {
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: request.name },
+      type: "kubernetes.io/tls",
+      data: {
+        "tls.crt": Buffer.from(client.cert).toString("base64"),
+        "tls.key": Buffer.from(client.key).toString("base64"),
+        "ca.crt": Buffer.from(siteCa.cert).toString("base64"),
+      },
+    };
+    const link: Link = {
+      apiVersion: API_VERSION,
+      kind: "Link",
+      metadata: {
+        name: request.name,
+        annotations: { [Annotation.remoteSiteId]: siteId, [Annotation.remoteSiteName]: site.metadata.name },
+      },
+      spec: {
+        endpoints: [{ name: "inter-router", host, port: String(plan.linkPort), group: ROUTER_GROUP }],
+        tlsCredentials: request.name,
+      },
+    };
+    log.info(`issuing link credentials "${request.name}" for grant ${grant.name} to ${request.siteName ?? request.subject}`);
+    return toYamlDocuments([secret, link]);
+  }
+
+  /** The Secret goes first, so the Link never appears without its credentials. */
+  private async saveCredentials(_token: AccessToken, credentials: RedeemedCredentials): Promise<void> {
+    await this.store.writeInput({ ...credentials.secret, metadata: { ...credentials.secret.metadata, generation: 1 } });
+    for (const link of credentials.links) {
+      await this.store.writeInput({ ...link, metadata: { ...link.metadata, generation: 1 } });
+    }
+  }
+
+  private linkedSites(): string[] {
+    const ids = new Set<string>();
+    const status = this.router?.status();
+    for (const o of status?.outgoing ?? []) if (o.remoteSiteId) ids.add(o.remoteSiteId);
+    for (const i of status?.incoming ?? []) ids.add(i.remoteSiteId);
+    for (const link of this.list("Link")) {
+      const id = link.metadata.annotations?.[Annotation.remoteSiteId];
+      if (id) ids.add(id);
+    }
+    return [...ids];
+  }
+
+  private linkTo(siteId: string): string | undefined {
+    const status = this.router?.status();
+    const outgoing = status?.outgoing.find((o) => o.remoteSiteId === siteId)?.name;
+    if (outgoing) return outgoing;
+    const annotated = this.list("Link").find((l) => l.metadata.annotations?.[Annotation.remoteSiteId] === siteId);
+    if (annotated) return annotated.metadata.name;
+    const incoming = status?.incoming.find((i) => i.remoteSiteId === siteId);
+    return incoming ? `${incoming.name}, incoming` : undefined;
+  }
+
+  private nameConflict(name: string, token: string): string | undefined {
+    for (const kind of ["Link", "Secret"] as const) {
+      const existing = this.list(kind).find((r) => r.metadata.name === name);
+      if (existing && existing.metadata.annotations?.[Annotation.accessToken] !== token) {
+        return `A ${kind} named "${name}" already exists in this namespace; rename the token (metadata.name) or delete that ${kind}`;
+      }
+    }
+    return undefined;
+  }
+
+  // ---- helpers ----
+
+  private list<K extends Resource["kind"]>(kind: K): Array<ResourceByKind[K]> {
+    return this.snapshot.resources.filter((r): r is ResourceByKind[K] => r.kind === kind);
+  }
+
+  private async runtimeMap<K extends "AccessGrant" | "AccessToken">(kind: K): Promise<Map<string, ResourceByKind[K]>> {
+    const list = await this.store.listRuntime(kind);
+    return new Map(list.map((r) => [r.metadata.name, r]));
+  }
+
+  private async loadState(): Promise<SiteState> {
+    const text = await readFileIfExists(this.store.paths.stateFile);
+    if (text) {
+      try {
+        const parsed = JSON.parse(text) as Partial<SiteState>;
+        if (typeof parsed.siteId === "string" && parsed.siteId) return { siteId: parsed.siteId };
+      } catch {
+        log.warn(`${this.store.paths.stateFile} is damaged; the site gets a new identity`);
+      }
+    }
+    const state = { siteId: randomUUID() };
+    await writeFileAtomic(this.store.paths.stateFile, JSON.stringify(state, null, 2) + "\n", { mode: FILE_MODE });
+    return state;
+  }
+}

@@ -1,0 +1,2 @@
+export { siteProcessPid, startSiteProcess, stopSiteProcess, requireSiteProcess } from "./process.js";
+export type { StartResult } from "./process.js";
