@@ -1,0 +1,198 @@
+/** `skupper listener …` and `skupper connector …`: the two share their shape. */
+import { isIP } from "node:net";
+import { Command } from "commander";
+import { API_VERSION, NAME_PATTERN, type Connector, type Listener } from "../../api/index.js";
+import { AlreadyExistsError, InvalidInputError, NotFoundError } from "../../common/errors.js";
+import { siteProcessPid } from "../../site/index.js";
+import { contextOf, type CliContext } from "../context.js";
+import { formatResource, outputFormat, portOption, print, table, timeoutOption, waitOption } from "../output.js";
+import { current, listCurrent, saveResource, statusOf } from "../resources.js";
+import { pollUntil, waitForResource } from "../wait.js";
+
+type BindingKind = "Listener" | "Connector";
+type Binding = Listener | Connector;
+
+interface BindingFlags {
+  routingKey?: string;
+  host?: string;
+  port?: string;
+  tlsCredentials?: string;
+  type?: string;
+  selector?: string;
+  workload?: string;
+  timeout?: string;
+  wait?: string;
+  output?: string;
+}
+
+const HOST_PATTERN = /^[a-z0-9]+([-.][a-z0-9]+)*$/i;
+
+/** Defaults: a listener binds to loopback only unless asked (nothing listens on more than it must). */
+const DEFAULT_HOST: Record<BindingKind, string> = { Listener: "127.0.0.1", Connector: "localhost" };
+
+function validateHost(host: string): void {
+  if (!isIP(host) && !HOST_PATTERN.test(host)) throw new InvalidInputError(`host is not valid: "${host}" is neither an IP address nor a host name`);
+}
+
+function build(kind: BindingKind, name: string, port: number, flags: BindingFlags): Binding {
+  if (!NAME_PATTERN.test(name)) throw new InvalidInputError(`${kind.toLowerCase()} name "${name}" is not valid: use lower case letters, digits, '-' and '.'`);
+  if (flags.tlsCredentials) throw new InvalidInputError("--tls-credentials is not supported yet on this platform");
+  if (flags.type && flags.type !== "tcp") throw new InvalidInputError(`type "${flags.type}" is not valid: only tcp is supported`);
+  if (flags.selector || flags.workload) throw new InvalidInputError("--selector and --workload are for Kubernetes; on this platform use --host");
+  const host = flags.host ?? DEFAULT_HOST[kind];
+  validateHost(host);
+  const spec = { routingKey: flags.routingKey ?? name, host, port };
+  return { apiVersion: API_VERSION, kind, metadata: { name }, spec } as Binding;
+}
+
+function parsePort(kind: BindingKind, value: string | undefined): number {
+  try {
+    return portOption("port", value) as number;
+  } catch {
+    throw new InvalidInputError(`${kind.toLowerCase()} port is not valid: "${value}" (use 1-65535)`);
+  }
+}
+
+async function waitForBinding(ctx: CliContext, kind: BindingKind, name: string, flags: BindingFlags, verb: string): Promise<void> {
+  const waitFor = waitOption(flags.wait, "configured");
+  const timeoutMs = timeoutOption(flags.timeout, 60_000);
+  if (waitFor === "none" || (await siteProcessPid(ctx.paths)) === undefined) {
+    if (waitFor !== "none") print(`Note: the site process of namespace "${ctx.namespace}" is not running; the ${kind.toLowerCase()} takes effect once it runs.`);
+    print(`${kind} "${name}" is ${verb}.`);
+    return;
+  }
+  print("Waiting for status...");
+  await waitForResource(ctx, kind, name, waitFor, timeoutMs);
+  print(`${kind} "${name}" is ${waitFor}.`);
+}
+
+function bindingCommand(kind: BindingKind): Command {
+  const noun = kind.toLowerCase();
+  const command = new Command(noun).description(
+    kind === "Listener"
+      ? "Listeners: local ports where clients reach a service of the network"
+      : "Connectors: where a service's backend runs, offered to the network under a routing key",
+  );
+  const addFlags = (c: Command) => {
+    c.option("-r, --routing-key <key>", "routing key that joins listeners and connectors (default: the name)")
+      .option(
+        "--host <host>",
+        kind === "Listener" ? "local address to listen on (default 127.0.0.1; 0.0.0.0 for all)" : "host of the backend (default localhost)",
+      )
+      .option("--tls-credentials <secret>", "not supported yet on this platform")
+      .option("--type <type>", "tcp (the only type)", "tcp");
+    if (kind === "Connector") c.option("--selector <labels>", "Kubernetes only").option("--workload <workload>", "Kubernetes only");
+    return c;
+  };
+
+  addFlags(command.command("create <name> <port>").description(`Create a ${noun}`))
+    .option("--timeout <duration>", "raise an error if not done in this time", "60s")
+    .option("--wait <status>", "wait for the status: configured, ready or none", "configured")
+    .action(async (name: string, portText: string, flags: BindingFlags, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const resource = build(kind, name, parsePort(kind, portText), flags);
+      timeoutOption(flags.timeout, 60_000);
+      if (await ctx.store.getInput(kind, name)) throw new AlreadyExistsError(`There is already a ${noun} ${name} created for namespace ${ctx.namespace}`);
+      await ctx.store.ensureDirectories();
+      await saveResource(ctx, resource);
+      await waitForBinding(ctx, kind, name, flags, "created");
+    });
+
+  addFlags(command.command("update <name>").description(`Change a ${noun}; only the options given are changed`))
+    .option("--port <port>", "port")
+    .option("--timeout <duration>", "raise an error if not done in this time", "60s")
+    .option("--wait <status>", "wait for the status: configured, ready or none", "configured")
+    .action(async (name: string, flags: BindingFlags, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const existing = (await ctx.store.getInput(kind, name)) as Binding | undefined;
+      if (!existing) throw new NotFoundError(`${kind} "${name}" does not exist in namespace "${ctx.namespace}"`);
+      const explicit = (option: string) => cmd.getOptionValueSource(option) === "cli";
+      const spec = { ...existing.spec } as Binding["spec"] & { host?: string };
+      if (flags.routingKey !== undefined) spec.routingKey = flags.routingKey;
+      if (flags.host !== undefined) {
+        validateHost(flags.host);
+        spec.host = flags.host;
+      }
+      if (flags.port !== undefined) spec.port = parsePort(kind, flags.port);
+      if (explicit("tlsCredentials")) throw new InvalidInputError("--tls-credentials is not supported yet on this platform");
+      await saveResource(ctx, { ...existing, spec } as Binding);
+      await waitForBinding(ctx, kind, name, flags, "updated");
+    });
+
+  command
+    .command("delete <name>")
+    .description(`Delete a ${noun} (its open connections are closed)`)
+    .option("--timeout <duration>", "raise an error if not done in this time", "60s")
+    .option("--wait [true|false]", "wait until the site has removed it", "true")
+    .action(async (name: string, flags: { timeout?: string; wait?: string | boolean }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const timeoutMs = timeoutOption(flags.timeout, 60_000);
+      if (!(await ctx.store.deleteInput(kind, name))) throw new NotFoundError(`${kind} "${name}" does not exist in namespace "${ctx.namespace}"`);
+      if (flags.wait !== false && flags.wait !== "false" && (await siteProcessPid(ctx.paths)) !== undefined) {
+        await pollUntil(ctx, timeoutMs, async () => ((await ctx.store.getRuntime(kind, name)) ? { done: false } : { done: true, value: true }));
+      }
+      print(`${kind} "${name}" deleted.`);
+    });
+
+  command
+    .command("status [name]")
+    .description(`Show the status of ${noun}s`)
+    .option("-o, --output <format>", "json or yaml")
+    .action(async (name: string | undefined, flags: { output?: string }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const format = outputFormat(flags.output);
+      const resources = (name ? [await current(ctx, kind, name)] : await listCurrent(ctx, kind)).filter(
+        (r): r is Binding => r !== undefined,
+      );
+      if (name && resources.length === 0) throw new NotFoundError(`${kind} "${name}" does not exist in namespace "${ctx.namespace}"`);
+      if (resources.length === 0) {
+        print(`No ${noun}s found`);
+        return;
+      }
+      if (format) {
+        print(formatResource(name ? resources[0] : { apiVersion: "v1", kind: "List", items: resources }, format));
+        return;
+      }
+      const matched = (r: Binding) =>
+        String(kind === "Listener" ? ((r as Listener).status?.hasMatchingConnector ?? false) : ((r as Connector).status?.hasMatchingListener ?? false));
+      if (name) {
+        const r = resources[0] as Binding;
+        const { status, message } = statusOf(r);
+        print(
+          [
+            `Name:\t\t\t${r.metadata.name}`,
+            `Status:\t\t\t${status}`,
+            `Routing key:\t\t${r.spec.routingKey}`,
+            `Host:\t\t\t${r.spec.host ?? ""}`,
+            `Port:\t\t\t${r.spec.port}`,
+            `${kind === "Listener" ? "Has Matching Connector" : "Has Matching Listener"}:\t${matched(r)}`,
+            `Message:\t\t${message}`,
+          ].join("\n"),
+        );
+        return;
+      }
+      const headers =
+        kind === "Listener"
+          ? ["NAME", "STATUS", "ROUTING-KEY", "HOST", "PORT", "MATCHING-CONNECTOR", "MESSAGE"]
+          : ["NAME", "STATUS", "ROUTING-KEY", "SELECTOR", "HOST", "PORT", "HAS MATCHING LISTENER", "MESSAGE"];
+      const rows = resources.map((r) => {
+        const { status, message } = statusOf(r);
+        const base = [r.metadata.name, status, r.spec.routingKey];
+        const rest = [r.spec.host ?? "", String(r.spec.port), matched(r), message];
+        return kind === "Listener" ? [...base, ...rest] : [...base, (r as Connector).spec.selector ?? "", ...rest];
+      });
+      print(table(headers, rows));
+    });
+
+  addFlags(command.command("generate <name> <port>").description(`Print the ${noun} resource that create would make`))
+    .option("-o, --output <format>", "json or yaml", "yaml")
+    .action(async (name: string, portText: string, flags: BindingFlags, cmd: Command) => {
+      contextOf(cmd);
+      print(formatResource(build(kind, name, parsePort(kind, portText), flags), outputFormat(flags.output) ?? "yaml"));
+    });
+
+  return command;
+}
+
+export const listenerCommand = () => bindingCommand("Listener");
+export const connectorCommand = () => bindingCommand("Connector");

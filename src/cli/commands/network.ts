@@ -1,0 +1,99 @@
+import { Command } from "commander";
+import { SkupperError } from "../../common/errors.js";
+import { siteProcessPid } from "../../site/index.js";
+import { contextOf } from "../context.js";
+import { readNetworkStatus } from "../network-status.js";
+import { formatResource, outputFormat, print, table } from "../output.js";
+
+export interface NetworkView {
+  site: string;
+  sites: Array<{
+    id: string;
+    name: string;
+    namespace?: string;
+    version?: string;
+    local: boolean;
+    cost?: number;
+    links: Array<{ to: string; cost: number; rttMs?: number }>;
+    listeners: string[];
+    connectors: string[];
+  }>;
+  services: Array<{ routingKey: string; listeners: string[]; connectors: string[] }>;
+}
+
+export function networkCommand(): Command {
+  const network = new Command("network").description("The application network as seen from this site");
+  network
+    .command("status")
+    .description("Show every site of the network, its links (with round-trip times) and the services")
+    .option("-o, --output <format>", "json or yaml")
+    .action(async (flags: { output?: string }, command: Command) => {
+      const ctx = contextOf(command);
+      const format = outputFormat(flags.output);
+      const status = (await siteProcessPid(ctx.paths)) !== undefined ? await readNetworkStatus(ctx) : undefined;
+      if (!status?.router) {
+        throw new SkupperError(
+          "ERR_SITE_NOT_RUNNING",
+          `No network status: the site process of namespace "${ctx.namespace}" is not running (start it with "skupper${ctx.nsFlag} system start")`,
+        );
+      }
+      const reachable = status.router.network.filter((s) => s.reachable);
+      const names = new Map(status.router.network.map((s) => [s.id, s.name]));
+      const view: NetworkView = {
+        site: status.siteName,
+        sites: reachable
+          .map((s) => ({
+            id: s.id,
+            name: s.name,
+            ...(s.namespace ? { namespace: s.namespace } : {}),
+            ...(s.version ? { version: s.version } : {}),
+            local: s.id === status.siteId,
+            ...(s.cost !== undefined ? { cost: s.cost } : {}),
+            links: Object.entries(s.links).map(([peer, cost]) => ({
+              to: names.get(peer) ?? peer,
+              cost,
+              ...(s.rtt?.[peer] !== undefined ? { rttMs: s.rtt[peer] } : {}),
+            })),
+            listeners: Object.keys(s.listeners).sort(),
+            connectors: Object.keys(s.connectors).sort(),
+          }))
+          .sort((a, b) => a.name.localeCompare(b.name)),
+        services: [],
+      };
+      const keys = new Set(view.sites.flatMap((s) => [...s.listeners, ...s.connectors]));
+      view.services = [...keys].sort().map((routingKey) => ({
+        routingKey,
+        listeners: view.sites.filter((s) => s.listeners.includes(routingKey)).map((s) => s.name),
+        connectors: view.sites.filter((s) => s.connectors.includes(routingKey)).map((s) => s.name),
+      }));
+      if (format) {
+        print(formatResource(view, format));
+        return;
+      }
+      print(`Sites in the network: ${view.sites.length} (seen from site "${view.site}")`);
+      print();
+      print(
+        table(
+          ["SITE", "NAMESPACE", "COST", "LINKS"],
+          view.sites.map((s) => [
+            s.local ? `${s.name} (this site)` : s.name,
+            s.namespace ?? "",
+            s.local ? "-" : String(s.cost ?? ""),
+            s.links.map((l) => `${l.to} (cost ${l.cost}${l.rttMs !== undefined ? `, rtt ${l.rttMs} ms` : ""})`).join(", ") || "-",
+          ]),
+        ),
+      );
+      print();
+      if (view.services.length === 0) {
+        print("No services: create listeners and connectors to offer one.");
+        return;
+      }
+      print(
+        table(
+          ["ROUTING KEY", "LISTENERS AT", "CONNECTORS AT"],
+          view.services.map((s) => [s.routingKey, s.listeners.join(", ") || "-", s.connectors.join(", ") || "-"]),
+        ),
+      );
+    });
+  return network;
+}

@@ -1,0 +1,194 @@
+import { promises as fs } from "node:fs";
+import { Command } from "commander";
+import {
+  API_VERSION,
+  DEFAULT_GRANT_SERVER_PORT,
+  DEFAULT_LINK_PORT,
+  linkAccessEnabled,
+  NAME_PATTERN,
+  type Site,
+} from "../../api/index.js";
+import { AlreadyExistsError, InvalidInputError, NotFoundError } from "../../common/errors.js";
+import { SiteSetting } from "../../controller/index.js";
+import { siteProcessPid, startSiteProcess, stopSiteProcess } from "../../site/index.js";
+import { contextOf, type CliContext } from "../context.js";
+import {
+  booleanOption,
+  collect,
+  formatResource,
+  outputFormat,
+  portOption,
+  print,
+  table,
+  timeoutOption,
+  waitOption,
+} from "../output.js";
+import { activeSite, current, saveResource, statusOf } from "../resources.js";
+import { waitForResource } from "../wait.js";
+
+interface SiteFlags {
+  enableLinkAccess?: string | boolean;
+  linkAccessType?: string;
+  enableHa?: boolean;
+  host?: string[];
+  linkPort?: string;
+  grantServerPort?: string;
+  bindHost?: string;
+  timeout?: string;
+  wait?: string;
+  output?: string;
+}
+
+function addSiteFlags(command: Command): Command {
+  return command
+    .option("--enable-link-access [true|false]", "allow other sites to link to this site (it issues tokens and accepts links)")
+    .option("--link-access-type <type>", "accepted for compatibility; on this platform any type enables link access")
+    .option("--enable-ha", "not supported on this platform (ignored)")
+    .option("--host <host>", "host name or IP address other sites use to reach this site; repeat for several (default: this host's addresses and hostname)", collect)
+    .option("--link-port <port>", `port that accepts links from other sites (default ${DEFAULT_LINK_PORT})`)
+    .option("--grant-server-port <port>", `port of the grant server that redeems tokens (default ${DEFAULT_GRANT_SERVER_PORT})`)
+    .option("--bind-host <address>", "local address to listen on for links and tokens (default: all addresses)");
+}
+
+function validateName(name: string, what = "site"): void {
+  if (!name) throw new InvalidInputError(`${what} name must not be empty`);
+  if (!NAME_PATTERN.test(name) || name.length > 63) {
+    throw new InvalidInputError(
+      `${what} name "${name}" is not valid: use lower case letters, digits, '-' and '.', starting and ending with a letter or digit`,
+    );
+  }
+}
+
+/** Applies the flags the user gave (and only those) to a Site spec. */
+function applyFlags(site: Site, flags: SiteFlags, explicit: (name: string) => boolean): Site {
+  const spec = { ...site.spec, settings: { ...(site.spec.settings ?? {}) } };
+  const enable = booleanOption("enable-link-access", flags.enableLinkAccess);
+  if (flags.linkAccessType !== undefined && enable !== true && !linkAccessEnabled(site)) {
+    throw new InvalidInputError("for the site to work with this type of linkAccess, the --enable-link-access option must be set to true");
+  }
+  if (enable !== undefined) spec.linkAccess = enable ? "default" : "none";
+  if (flags.enableHa) process.stderr.write("Warning: --enable-ha is not supported on this platform and is ignored\n");
+  const setting = (key: string, value: string | undefined) => {
+    if (value === undefined) return;
+    if (value === "") delete spec.settings[key];
+    else spec.settings[key] = value;
+  };
+  if (explicit("linkPort")) setting(SiteSetting.linkPort, String(portOption("link-port", flags.linkPort)));
+  if (explicit("grantServerPort")) setting(SiteSetting.grantServerPort, String(portOption("grant-server-port", flags.grantServerPort)));
+  if (explicit("host")) setting(SiteSetting.advertisedHosts, (flags.host ?? []).join(","));
+  if (explicit("bindHost")) setting(SiteSetting.bindHost, flags.bindHost ?? "");
+  if (Object.keys(spec.settings).length === 0) delete (spec as { settings?: unknown }).settings;
+  return { ...site, spec };
+}
+
+async function waitForSite(ctx: CliContext, name: string, waitFor: ReturnType<typeof waitOption>, timeoutMs: number, verb: string): Promise<void> {
+  if (waitFor === "none") {
+    print(`Site "${name}" is ${verb}.`);
+    return;
+  }
+  print("Waiting for status...");
+  await waitForResource(ctx, "Site", name, waitFor, timeoutMs);
+  print(`Site "${name}" is ${waitFor}.`);
+}
+
+export function siteCommand(): Command {
+  const site = new Command("site").description("Create, change and inspect the site of a namespace");
+
+  addSiteFlags(site.command("create <name>").description("Create a site and start its site process"))
+    .option("--timeout <duration>", "raise an error if the site is not ready in this time", "3m")
+    .option("--wait <status>", "wait for the site to be ready, configured, or none", "ready")
+    .action(async (name: string, flags: SiteFlags, command: Command) => {
+      const ctx = contextOf(command);
+      validateName(name);
+      const timeoutMs = timeoutOption(flags.timeout, 180_000);
+      const waitFor = waitOption(flags.wait, "ready");
+      const existing = await activeSite(ctx);
+      if (existing) throw new AlreadyExistsError(`There is already a site created for this namespace ("${existing.metadata.name}")`);
+      const base: Site = { apiVersion: API_VERSION, kind: "Site", metadata: { name }, spec: {} };
+      const site = applyFlags(base, flags, (option) => command.getOptionValueSource(option) === "cli");
+      await ctx.store.ensureDirectories();
+      await saveResource(ctx, site);
+      await startSiteProcess(ctx.paths);
+      await waitForSite(ctx, name, waitFor, timeoutMs, "created");
+    });
+
+  addSiteFlags(site.command("update [name]").description("Change the site; only the options given are changed"))
+    .option("--timeout <duration>", "raise an error if the site is not ready in this time", "30s")
+    .option("--wait <status>", "wait for the site to be ready, configured, or none", "ready")
+    .action(async (name: string | undefined, flags: SiteFlags, command: Command) => {
+      const ctx = contextOf(command);
+      const timeoutMs = timeoutOption(flags.timeout, 30_000);
+      const waitFor = waitOption(flags.wait, "ready");
+      const existing = name ? await ctx.store.getInput("Site", name) : await activeSite(ctx);
+      if (!existing) {
+        throw new NotFoundError(name ? `site "${name}" must exist to be updated` : "there is no existing Skupper site resource to update");
+      }
+      const updated = applyFlags(existing, flags, (option) => command.getOptionValueSource(option) === "cli");
+      await saveResource(ctx, updated);
+      if (!(await siteProcessPid(ctx.paths))) await startSiteProcess(ctx.paths);
+      print(`Site "${existing.metadata.name}" is updated.`);
+      if (waitFor !== "none") await waitForSite(ctx, existing.metadata.name, waitFor, timeoutMs, "updated");
+    });
+
+  site
+    .command("delete [name]")
+    .description("Delete the site: stop its site process and remove its certificates and state (other resources stay unless --all)")
+    .option("--all", "also delete every other resource of the namespace (links, listeners, connectors, grants, tokens)")
+    .option("--timeout <duration>", "accepted for compatibility", "60s")
+    .option("--wait [true|false]", "accepted for compatibility")
+    .action(async (name: string | undefined, flags: { all?: boolean; timeout?: string }, command: Command) => {
+      const ctx = contextOf(command);
+      timeoutOption(flags.timeout, 60_000);
+      const existing = name ? await ctx.store.getInput("Site", name) : await activeSite(ctx);
+      if (!existing && !flags.all) {
+        throw new NotFoundError(name ? `There is no site named "${name}" in namespace "${ctx.namespace}"` : "There is no existing Skupper site resource to delete");
+      }
+      await stopSiteProcess(ctx.paths);
+      if (existing) await ctx.store.deleteInput("Site", existing.metadata.name);
+      if (flags.all) await fs.rm(ctx.paths.input, { recursive: true, force: true });
+      await fs.rm(ctx.paths.runtime, { recursive: true, force: true });
+      print(existing ? `Site "${existing.metadata.name}" is deleted.` : `All resources of namespace "${ctx.namespace}" are deleted.`);
+    });
+
+  site
+    .command("status [name]")
+    .description("Show the status of the site")
+    .option("-o, --output <format>", "print the site as json or yaml")
+    .action(async (name: string | undefined, flags: { output?: string }, command: Command) => {
+      const ctx = contextOf(command);
+      const format = outputFormat(flags.output);
+      const sites = (await ctx.store.listInput("Site")).filter((s) => !name || s.metadata.name === name);
+      if (sites.length === 0) {
+        print(name ? `There is no site named "${name}"` : "There is no existing Skupper site resource");
+        return;
+      }
+      const running = (await siteProcessPid(ctx.paths)) !== undefined;
+      const rows: string[][] = [];
+      for (const input of sites) {
+        const resource = (await current(ctx, "Site", input.metadata.name)) ?? input;
+        if (format) {
+          print(formatResource(resource, format));
+          continue;
+        }
+        const { status, message } = statusOf(resource);
+        rows.push(
+          running
+            ? [resource.metadata.name, status, message]
+            : [resource.metadata.name, "Pending", `The site process is not running; start it with "skupper${ctx.nsFlag} system start"`],
+        );
+      }
+      if (!format) print(table(["NAME", "STATUS", "MESSAGE"], rows));
+    });
+
+  addSiteFlags(site.command("generate <name>").description("Print the Site resource that create would make, without creating it"))
+    .option("-o, --output <format>", "json or yaml", "yaml")
+    .action(async (name: string, flags: SiteFlags, command: Command) => {
+      contextOf(command);
+      validateName(name);
+      const format = outputFormat(flags.output) ?? "yaml";
+      const base: Site = { apiVersion: API_VERSION, kind: "Site", metadata: { name }, spec: {} };
+      print(formatResource(applyFlags(base, flags, (option) => command.getOptionValueSource(option) === "cli"), format));
+    });
+
+  return site;
+}

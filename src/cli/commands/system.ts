@@ -1,0 +1,112 @@
+import { Command } from "commander";
+import { SkupperError } from "../../common/errors.js";
+import { siteProcessPid, startSiteProcess, stopSiteProcess } from "../../site/index.js";
+import { contextOf, type CliContext } from "../context.js";
+import { readNetworkStatus } from "../network-status.js";
+import { print, timeoutOption, waitOption } from "../output.js";
+import { activeSite, current, statusOf } from "../resources.js";
+import { waitForResource } from "../wait.js";
+import { applyCommand, deleteCommand } from "./apply.js";
+
+async function start(ctx: CliContext, waitFor: ReturnType<typeof waitOption>, timeoutMs: number): Promise<void> {
+  const site = await activeSite(ctx);
+  if (!site) {
+    throw new SkupperError(
+      "ERR_NO_SITE",
+      `Namespace "${ctx.namespace}" has no site to start. Create one with "skupper${ctx.nsFlag} site create <name>".`,
+    );
+  }
+  const { pid, started } = await startSiteProcess(ctx.paths);
+  if (!started) {
+    print(`The site process of namespace "${ctx.namespace}" is already running (pid ${pid}).`);
+    return;
+  }
+  print(`Site "${site.metadata.name}" started in namespace "${ctx.namespace}" (pid ${pid}, platform linux).`);
+  if (waitFor !== "none") {
+    print("Waiting for status...");
+    await waitForResource(ctx, "Site", site.metadata.name, waitFor, timeoutMs);
+    print(`Site "${site.metadata.name}" is ${waitFor}.`);
+  }
+}
+
+function unsupported(name: string, description: string): Command {
+  return new Command(name)
+    .description(`${description} (container platforms only; not available on linux)`)
+    .allowUnknownOption(true)
+    .allowExcessArguments(true)
+    .action(() => {
+      throw new SkupperError("ERR_UNSUPPORTED", `"system ${name}" is for the podman and docker platforms; it is not available on the linux platform`);
+    });
+}
+
+export function systemCommand(): Command {
+  const system = new Command("system").description("Manage the site process of a namespace on this host");
+
+  system
+    .command("start")
+    .description("Start the site process of the namespace from its resources")
+    .option("--wait <status>", "wait for the site to be ready, configured, or none", "ready")
+    .option("--timeout <duration>", "raise an error if the site is not ready in this time", "60s")
+    .action(async (flags: { wait?: string; timeout?: string }, command: Command) => {
+      const ctx = contextOf(command);
+      await start(ctx, waitOption(flags.wait, "ready"), timeoutOption(flags.timeout, 60_000));
+    });
+
+  system
+    .command("stop")
+    .description("Stop the site process; the namespace's resources, certificates and state are kept")
+    .action(async (_flags: unknown, command: Command) => {
+      const ctx = contextOf(command);
+      const pid = await stopSiteProcess(ctx.paths);
+      print(
+        pid === undefined
+          ? `The site process of namespace "${ctx.namespace}" is not running.`
+          : `The site process of namespace "${ctx.namespace}" (pid ${pid}) has stopped. Resources are kept; start it again with "skupper${ctx.nsFlag} system start".`,
+      );
+    });
+
+  system
+    .command("reload")
+    .description("Restart the site process (changes to resources apply live; this is rarely needed)")
+    .option("--timeout <duration>", "raise an error if the site is not ready in this time", "60s")
+    .action(async (flags: { timeout?: string }, command: Command) => {
+      const ctx = contextOf(command);
+      await stopSiteProcess(ctx.paths);
+      await start(ctx, "ready", timeoutOption(flags.timeout, 60_000));
+    });
+
+  system
+    .command("status")
+    .description("Show whether the site process runs, and where the site can be reached")
+    .action(async (_flags: unknown, command: Command) => {
+      const ctx = contextOf(command);
+      const site = await activeSite(ctx);
+      const pid = await siteProcessPid(ctx.paths);
+      print(`Namespace:      ${ctx.namespace}`);
+      print(`Site:           ${site ? site.metadata.name : "(none)"}`);
+      print(`Site process:   ${pid !== undefined ? `running (pid ${pid})` : "not running"}`);
+      if (site) {
+        const resource = (await current(ctx, "Site", site.metadata.name)) ?? site;
+        const { status, message } = statusOf(resource);
+        print(`Status:         ${pid !== undefined ? `${status} (${message})` : "-"}`);
+      }
+      const network = pid !== undefined ? await readNetworkStatus(ctx) : undefined;
+      if (network?.linkAccess) {
+        print(`Advertised as:  ${network.linkAccess.hosts.join(", ")}`);
+        print(`Link port:      ${network.linkAccess.linkPort} (${network.linkAccess.linkServer || "not listening"})`);
+        print(`Grant server:   port ${network.linkAccess.grantServerPort} (${network.linkAccess.grantServer})`);
+      } else if (site) {
+        print("Link access:    not enabled");
+      }
+      print(`Files:          ${ctx.paths.root}`);
+      print(`Log:            ${ctx.paths.logFile}`);
+      for (const problem of network?.inputProblems ?? []) print(`Problem:        ${problem}`);
+    });
+
+  system.addCommand(applyCommand("apply"));
+  system.addCommand(deleteCommand("delete"));
+  system.addCommand(unsupported("install", "Install the system controller"));
+  system.addCommand(unsupported("uninstall", "Remove the system controller"));
+  system.addCommand(unsupported("generate-bundle", "Generate an installation bundle"));
+  return system;
+}

@@ -1,0 +1,243 @@
+import { randomBytes } from "node:crypto";
+import { promises as fs } from "node:fs";
+import path from "node:path";
+import { Command } from "commander";
+import {
+  API_VERSION,
+  conditionOf,
+  ConditionType,
+  linkAccessEnabled,
+  parseDocuments,
+  toYaml,
+  toYamlDocuments,
+  type AccessGrant,
+  type AccessToken,
+} from "../../api/index.js";
+import { loadCredentials } from "../../certs/index.js";
+import { describeDuration, formatDuration, parseDuration } from "../../common/duration.js";
+import { AlreadyExistsError, InvalidInputError, NotFoundError, SkupperError, TimeoutError, ValidationError } from "../../common/errors.js";
+import { readFileIfExists, writeFileAtomic } from "../../common/files.js";
+import { GRANT_CA } from "../../controller/index.js";
+import { requireSiteProcess } from "../../site/index.js";
+import { contextOf, type CliContext } from "../context.js";
+import { integerOption, print, timeoutOption } from "../output.js";
+import { requireSite, saveResource } from "../resources.js";
+import { pollUntil, waitForResource } from "../wait.js";
+import { generateLinkBundle } from "./link.js";
+
+const LINK_ACCESS_NOT_ENABLED =
+  'Link access at this site is not currently enabled. You can use "skupper site update --enable-link-access" to enable it.';
+
+interface IssueOptions {
+  file: string;
+  expirationWindowMs: number;
+  redemptionsAllowed: number;
+  grant?: string;
+  timeoutMs: number;
+  cost: number;
+}
+
+async function checkTokenFile(file: string): Promise<string> {
+  const resolved = path.resolve(file);
+  try {
+    if ((await fs.stat(resolved)).isDirectory()) throw new InvalidInputError(`token file name is a directory: ${file}`);
+  } catch (err) {
+    if (err instanceof InvalidInputError) throw err;
+  }
+  try {
+    await fs.access(path.dirname(resolved), fs.constants.W_OK);
+  } catch {
+    throw new InvalidInputError(`invalid token file name: cannot write to the directory ${path.dirname(resolved)}`);
+  }
+  return resolved;
+}
+
+function randomSuffix(): string {
+  const alphabet = "bcdfghjklmnpqrstvwxz2456789";
+  return [...randomBytes(5)].map((b) => alphabet[b % alphabet.length]).join("");
+}
+
+async function issueToken(ctx: CliContext, options: IssueOptions): Promise<void> {
+  const file = await checkTokenFile(options.file);
+  const site = await requireSite(ctx);
+  if (site.spec.edge) throw new SkupperError("ERR_EDGE", "Edge sites cannot accept incoming links from remote sites");
+  if (!linkAccessEnabled(site)) throw new SkupperError("ERR_LINK_ACCESS", LINK_ACCESS_NOT_ENABLED);
+  await requireSiteProcess(ctx.paths);
+  print("Waiting for status...");
+  await waitForResource(ctx, "Site", site.metadata.name, "ready", options.timeoutMs);
+
+  let grantName = options.grant;
+  if (grantName) {
+    if (!(await ctx.store.getInput("AccessGrant", grantName))) throw new NotFoundError(`There is no access grant named "${grantName}" in namespace "${ctx.namespace}"`);
+  } else {
+    do grantName = `${site.metadata.name}-${randomSuffix()}`;
+    while (await ctx.store.getInput("AccessGrant", grantName));
+    const grant: AccessGrant = {
+      apiVersion: API_VERSION,
+      kind: "AccessGrant",
+      metadata: { name: grantName },
+      spec: { redemptionsAllowed: options.redemptionsAllowed, expirationWindow: formatDuration(options.expirationWindowMs) },
+    };
+    await saveResource(ctx, grant);
+  }
+  const grant = await waitForResource(ctx, "AccessGrant", grantName, "ready", options.timeoutMs);
+  const { url, code, ca } = grant.status ?? {};
+  if (!url || !code || !ca) throw new SkupperError("ERR_GRANT", `grant "${grantName}" not ready yet, check the status for more information`);
+  const token: AccessToken = {
+    apiVersion: API_VERSION,
+    kind: "AccessToken",
+    metadata: { name: grantName },
+    spec: { url, code, ca, linkCost: options.cost },
+  };
+  await writeFileAtomic(file, toYaml(token), { mode: 0o600 });
+  const allowed = grant.spec.redemptionsAllowed || 1;
+  const expiresIn = Date.parse(grant.status?.expirationTime ?? "") - Date.now();
+  print(`Access grant "${grantName}" is ready.`);
+  print(`Token file ${file} created.`);
+  print();
+  print("Transfer this file to a remote site. At the remote site,");
+  print(`create a link to this site using the "skupper token redeem" command:`);
+  print();
+  print(`    $ skupper token redeem ${options.file}`);
+  print();
+  print(
+    `The token expires after ${allowed} use${allowed === 1 ? "" : "s"} or after ${describeDuration(options.grant && expiresIn > 0 ? expiresIn : options.expirationWindowMs)}.`,
+  );
+}
+
+async function readTokenFile(file: string): Promise<AccessToken> {
+  const text = await readFileIfExists(path.resolve(file));
+  if (text === undefined) throw new NotFoundError(`token file does not exist: ${file}`);
+  const { resources, problems } = parseDocuments(text, file);
+  if (problems.length > 0) throw new ValidationError(problems);
+  const tokens = resources.filter((r): r is AccessToken => r.kind === "AccessToken");
+  if (tokens.length !== 1 || resources.length !== 1) {
+    throw new InvalidInputError(`${file}: a token file must hold exactly one AccessToken (found ${resources.map((r) => r.kind).join(", ") || "nothing"})`);
+  }
+  return tokens[0] as AccessToken;
+}
+
+async function redeemTokenFile(ctx: CliContext, file: string, timeoutMs: number): Promise<void> {
+  const token = await readTokenFile(file);
+  const name = token.metadata.name;
+  const site = await requireSite(ctx);
+  await requireSiteProcess(ctx.paths);
+
+  const existingToken = await ctx.store.getInput("AccessToken", name);
+  if (existingToken) {
+    const runtime = await ctx.store.getRuntime("AccessToken", name);
+    if (runtime?.status?.redeemed) throw new AlreadyExistsError(`Token "${name}" has already been redeemed by this site (link "${name}")`);
+    throw new AlreadyExistsError(`An access token named "${name}" already exists in namespace "${ctx.namespace}"`);
+  }
+  for (const kind of ["Link", "Secret"] as const) {
+    if (await ctx.store.getInput(kind, name)) {
+      throw new AlreadyExistsError(`A ${kind} named "${name}" already exists in namespace "${ctx.namespace}"; delete it first or rename the token (metadata.name)`);
+    }
+  }
+  const ownGrantCa = await loadCredentials(ctx.paths.issuer(GRANT_CA));
+  if (ownGrantCa && sameCertificate(ownGrantCa.cert, token.spec.ca)) {
+    throw new SkupperError(
+      "ERR_LINK_TO_SELF",
+      `This token was issued by this site ("${site.metadata.name}"); a site cannot link to itself. Redeem the token on another site.`,
+    );
+  }
+
+  const { status: _status, ...desired } = token;
+  await saveResource(ctx, desired as AccessToken);
+  type Outcome = { ok: true } | { ok: false; message: string };
+  const result = await pollUntil<Outcome>(ctx, timeoutMs, async () => {
+    const runtime = await ctx.store.getRuntime("AccessToken", name);
+    const status = runtime?.status;
+    if (status?.redeemed) return { done: true, value: { ok: true } };
+    const redeemed = conditionOf(status?.conditions, ConditionType.Redeemed);
+    if (redeemed?.reason === "Error") return { done: true, value: { ok: false, message: redeemed.message } };
+    return { done: false, ...(redeemed?.message ? { message: redeemed.message } : {}) };
+  });
+  if (result.value?.ok === true) {
+    print(`Token "${name}" has been redeemed.`);
+    print(`Link "${name}" created; check its status with "skupper${ctx.nsFlag} link status".`);
+    return;
+  }
+  // Nothing is left behind by a redemption that did not produce a link.
+  await ctx.store.deleteInput("AccessToken", name);
+  if (result.value?.ok === false) throw new SkupperError("ERR_REDEMPTION", `Token "${name}" could not be redeemed: ${result.value.message}`);
+  throw new TimeoutError(`Token "${name}" redeem not ready yet${result.message ? `: ${result.message}` : ", check the status for more information"}`);
+}
+
+function sameCertificate(a: string, b: string): boolean {
+  return a.replace(/\s+/g, "") === b.replace(/\s+/g, "");
+}
+
+export function tokenCommand(): Command {
+  const token = new Command("token").description("Issue and redeem tokens that create links between sites");
+
+  token
+    .command("issue <file>")
+    .description("Issue a token file redeemable for a link to this site")
+    .option("--expiration-window <duration>", "period of time in which the token can be redeemed", "15m")
+    .option("--redemptions-allowed <n>", "number of times the token can be redeemed", "1")
+    .option("--grant <name>", "use this access grant instead of creating a new one")
+    .option("--timeout <duration>", "raise an error if the token is not ready in this time", "60s")
+    .option("--cost <cost>", "cost of the links created with the token", "1")
+    .action(async (file: string, flags: { expirationWindow: string; redemptionsAllowed: string; grant?: string; timeout?: string; cost: string }, command: Command) => {
+      const ctx = contextOf(command);
+      const redemptionsAllowed = integerOption("number of redemptions", flags.redemptionsAllowed, { min: 1 }) as number;
+      const windowMs = parseDuration(flags.expirationWindow);
+      if (windowMs === undefined) throw new InvalidInputError(`expiration time is not valid: "${flags.expirationWindow}" is not a duration (examples: 15m, 1h, 24h)`);
+      if (windowMs < 60_000) {
+        throw new InvalidInputError(`expiration time is not valid: duration must not be less than 1m0s; got ${formatDuration(windowMs)}`);
+      }
+      const cost = integerOption("cost", flags.cost, { min: 0 }) as number;
+      await issueToken(ctx, {
+        file,
+        expirationWindowMs: windowMs,
+        redemptionsAllowed,
+        ...(flags.grant ? { grant: flags.grant } : {}),
+        timeoutMs: timeoutOption(flags.timeout, 60_000),
+        cost,
+      });
+    });
+
+  token
+    .command("redeem <file>")
+    .description("Redeem a token file: creates a link from this site to the site that issued it")
+    .option("--timeout <duration>", "raise an error if the redemption does not complete in this time", "60s")
+    .action(async (file: string, flags: { timeout?: string }, command: Command) => {
+      const ctx = contextOf(command);
+      await redeemTokenFile(ctx, file, timeoutOption(flags.timeout, 60_000));
+    });
+
+  token
+    .command("create <file>")
+    .description("Create a token (v1 syntax): a claim token, as 'token issue', or a cert token, as 'link generate'")
+    .option("-t, --token-type <type>", "claim or cert", "claim")
+    .option("--expiry <duration>", "claim tokens: period of time in which the token can be redeemed", "15m0s")
+    .option("--uses <n>", "claim tokens: number of times the token can be redeemed", "1")
+    .option("--name <name>", "cert tokens: name of the link the token creates")
+    .option("--cost <cost>", "cost of the links created with the token", "1")
+    .option("--timeout <duration>", "raise an error if the token is not ready in this time", "60s")
+    .action(async (file: string, flags: { tokenType: string; expiry: string; uses: string; name?: string; cost: string; timeout?: string }, command: Command) => {
+      const ctx = contextOf(command);
+      const cost = integerOption("cost", flags.cost, { min: 0 }) as number;
+      if (flags.tokenType === "cert") {
+        const target = await checkTokenFile(file);
+        const { link, secret } = await generateLinkBundle(ctx, { ...(flags.name ? { name: flags.name } : {}), cost: Math.max(1, cost) });
+        await writeFileAtomic(target, toYamlDocuments([link, secret]), { mode: 0o600 });
+        print(`Token written to ${file}: apply it on another site with "skupper apply -f ${file}".`);
+        print("Cert tokens do not expire and can be used many times; protect this file.");
+        return;
+      }
+      if (flags.tokenType !== "claim") throw new InvalidInputError(`token type "${flags.tokenType}" is not valid: use claim or cert`);
+      const windowMs = parseDuration(flags.expiry);
+      if (windowMs === undefined || windowMs < 60_000) throw new InvalidInputError(`expiry is not valid: "${flags.expiry}" (at least 1m)`);
+      await issueToken(ctx, {
+        file,
+        expirationWindowMs: windowMs,
+        redemptionsAllowed: integerOption("uses", flags.uses, { min: 1 }) as number,
+        timeoutMs: timeoutOption(flags.timeout, 60_000),
+        cost,
+      });
+    });
+
+  return token;
+}

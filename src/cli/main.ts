@@ -1,0 +1,74 @@
+/**
+ * The `skupper` command. Every failure ends as one sentence and an exit code: 2 for invalid
+ * input, 1 for anything that went wrong at run time. Never a stack trace.
+ */
+import { Command, CommanderError } from "commander";
+import { SkupperError, errorMessage } from "../common/errors.js";
+import { version } from "../common/version.js";
+import { applyCommand, deleteCommand, getCommand } from "./commands/apply.js";
+import { connectorCommand, listenerCommand } from "./commands/bindings.js";
+import { linkCommand } from "./commands/link.js";
+import { networkCommand } from "./commands/network.js";
+import { revokeAccessCommand } from "./commands/revoke.js";
+import { siteCommand } from "./commands/site.js";
+import { systemCommand } from "./commands/system.js";
+import { tokenCommand } from "./commands/token.js";
+
+function program(): Command {
+  const root = new Command("skupper")
+    .description("Connect sites into an application network, and reach TCP services across it")
+    .version(version(), "-v, --version", "print the version")
+    .option("-n, --namespace <name>", "the namespace (site) to act on", process.env.SKUPPER_NAMESPACE)
+    .option("-p, --platform <platform>", "the platform: linux (default); also from SKUPPER_PLATFORM")
+    .option("-c, --context <name>", "Kubernetes only (ignored with a warning)")
+    .option("--kubeconfig <file>", "Kubernetes only (ignored with a warning)")
+    .showSuggestionAfterError(true)
+    .configureHelp({ sortSubcommands: false });
+  root.addCommand(siteCommand());
+  root.addCommand(tokenCommand());
+  root.addCommand(linkCommand());
+  root.addCommand(listenerCommand());
+  root.addCommand(connectorCommand());
+  root.addCommand(networkCommand());
+  root.addCommand(systemCommand());
+  root.addCommand(applyCommand());
+  root.addCommand(getCommand());
+  root.addCommand(deleteCommand());
+  root.addCommand(revokeAccessCommand());
+  root
+    .command("version")
+    .description("Print the version")
+    .action(() => {
+      process.stdout.write(`${version()}\n`);
+    });
+  applyRecursively(root, (c) => c.exitOverride().configureOutput({ outputError: (text, write) => write(text) }));
+  return root;
+}
+
+function applyRecursively(command: Command, apply: (c: Command) => void): void {
+  apply(command);
+  for (const sub of command.commands) applyRecursively(sub, apply);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await program().parseAsync(argv, { from: "user" });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version exit 0; usage mistakes (already printed by commander) exit 2.
+      return err.exitCode === 0 || err.code === "commander.helpDisplayed" || err.code === "commander.version" ? 0 : 2;
+    }
+    if (err instanceof SkupperError) {
+      process.stderr.write(`Error: ${err.message}\n`);
+      return err.exitCode;
+    }
+    process.stderr.write(`Error: ${errorMessage(err)}\n`);
+    if (process.env.SKUPPER_DEBUG) process.stderr.write(`${(err as Error).stack ?? ""}\n`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

@@ -1,0 +1,52 @@
+/** Writing resources from the CLI: each write bumps `metadata.generation`, as an API server would. */
+import type { Kind, Resource, ResourceByKind, Site } from "../api/index.js";
+import { SkupperError } from "../common/errors.js";
+import type { CliContext } from "./context.js";
+
+export async function saveResource(ctx: CliContext, resource: Resource): Promise<string> {
+  const existing = await ctx.store.getInput(resource.kind, resource.metadata.name);
+  const generation = (existing?.metadata.generation ?? 0) + 1;
+  const { namespace: _ns, ...metadata } = resource.metadata;
+  return ctx.store.writeInput({ ...resource, metadata: { ...metadata, generation } } as Resource);
+}
+
+export async function activeSite(ctx: CliContext): Promise<Site | undefined> {
+  const sites = await ctx.store.listInput("Site");
+  return sites.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))[0];
+}
+
+export async function requireSite(ctx: CliContext): Promise<Site> {
+  const site = await activeSite(ctx);
+  if (!site) {
+    throw new SkupperError(
+      "ERR_NO_SITE",
+      `There is no site in namespace "${ctx.namespace}". Create one with "skupper${ctx.nsFlag} site create <name>".`,
+    );
+  }
+  return site;
+}
+
+/** The runtime copy (with status) if the site process wrote one, else the input resource. */
+export async function current<K extends Kind>(ctx: CliContext, kind: K, name: string): Promise<ResourceByKind[K] | undefined> {
+  const input = await ctx.store.getInput(kind, name);
+  if (!input) return undefined;
+  const runtime = await ctx.store.getRuntime(kind, name);
+  return runtime && runtime.metadata.generation === input.metadata.generation ? runtime : input;
+}
+
+/** All resources of a kind, each with status where the site process has written it. */
+export async function listCurrent<K extends Kind>(ctx: CliContext, kind: K): Promise<Array<ResourceByKind[K]>> {
+  const inputs = await ctx.store.listInput(kind);
+  const runtime = new Map((await ctx.store.listRuntime(kind)).map((r) => [r.metadata.name, r]));
+  return inputs
+    .map((input) => {
+      const r = runtime.get(input.metadata.name);
+      return r && r.metadata.generation === input.metadata.generation ? r : input;
+    })
+    .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+}
+
+export function statusOf(resource: Resource): { status: string; message: string } {
+  const status = (resource as { status?: { status?: string; message?: string } }).status;
+  return { status: status?.status ?? "Pending", message: status?.message ?? "Not yet processed" };
+}
