@@ -1,0 +1,179 @@
+/**
+ * The seed procedures on plain loopback: two sites on one host, explicit ports.
+ * seed 000 (CLI: site update --enable-link-access, token issue, token redeem, link status) and
+ * seed 001 (YAML: AccessGrant, status fields read with templates, AccessToken built from them).
+ */
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { promises as fs } from "node:fs";
+import path from "node:path";
+import { after, test } from "node:test";
+import { eventually, freePort, ok, parseTable, ROOT, Sandbox, skupper } from "../helpers/cli.js";
+
+const sandbox = await Sandbox.create("linking");
+after(() => sandbox.cleanup());
+
+async function linkRows(home: string, namespace: string) {
+  return parseTable(await ok(["-n", namespace, "link", "status"], { home }));
+}
+
+test("seed 000: a token issued on one site and redeemed on another gives a Ready link seen from both sides", async (t) => {
+  const home = sandbox.home();
+  const [linkPort, grantPort] = [await freePort(), await freePort()];
+
+  let start = Date.now();
+  await ok(["-n", "west", "site", "create", "west", "--link-port", String(linkPort), "--grant-server-port", String(grantPort)], { home });
+  t.diagnostic(`site create → Ready: ${Date.now() - start} ms`);
+  await ok(["-n", "east", "site", "create", "east"], { home });
+
+  // The seed's procedure, step by step.
+  const update = await ok(["-n", "west", "site", "update", "--enable-link-access"], { home });
+  assert.match(update, /Site "west" is updated/);
+  const tokenFile = sandbox.file("west.yaml");
+  start = Date.now();
+  const issued = await ok(["-n", "west", "token", "issue", tokenFile], { home });
+  t.diagnostic(`token issue: ${Date.now() - start} ms`);
+  assert.match(issued, /Access grant "west-[a-z0-9]{5}" is ready\./);
+  assert.match(issued, new RegExp(`Token file ${tokenFile} created\\.`));
+  assert.match(issued, /skupper token redeem/);
+  assert.match(issued, /The token expires after 1 use or after 15 minutes\./);
+  const stat = await fs.stat(tokenFile);
+  assert.equal(stat.mode & 0o777, 0o600, "the token file is readable by its owner only");
+  const token = await fs.readFile(tokenFile, "utf8");
+  assert.match(token, /kind: AccessToken/);
+  assert.match(token, new RegExp(`url: https://[^/]+:${grantPort}/[0-9a-f-]{36}`));
+
+  start = Date.now();
+  const redeemed = await ok(["-n", "east", "token", "redeem", tokenFile], { home });
+  assert.match(redeemed, /Token "west-[a-z0-9]{5}" has been redeemed\./);
+  const outgoing = await eventually("the link to be Ready on east", async () => {
+    const rows = await linkRows(home, "east");
+    return rows.find((r) => r.STATUS === "Ready");
+  });
+  t.diagnostic(`token redeem → link Ready: ${Date.now() - start} ms`);
+  assert.equal(outgoing["REMOTE SITE"], "west");
+  assert.equal(outgoing.COST, "1");
+  assert.equal(outgoing.DIRECTION, "outgoing");
+  assert.equal(outgoing.MESSAGE, "OK");
+
+  const incoming = await eventually("the incoming link on west", async () => (await linkRows(home, "west")).find((r) => r.DIRECTION === "incoming"));
+  assert.equal(incoming.NAME, outgoing.NAME);
+  assert.equal(incoming["REMOTE SITE"], "east");
+  assert.equal(incoming.STATUS, "Ready");
+
+  const grants = parseTable(await ok(["-n", "west", "get", "accessgrants"], { home }));
+  assert.equal(grants[0]?.["REDEMPTIONS MADE"], "1");
+});
+
+test("seed 001: the YAML procedure (AccessGrant → status → AccessToken file) gives a redeemed token and a Ready link", async () => {
+  const home = sandbox.home("yaml");
+  const [linkPort, grantPort] = [await freePort(), await freePort()];
+  const west = path.join(sandbox.root, "yaml-west");
+  const east = path.join(sandbox.root, "yaml-east");
+  await fs.mkdir(west, { recursive: true });
+  await fs.mkdir(east, { recursive: true });
+  await fs.writeFile(
+    path.join(west, "site.yaml"),
+    `apiVersion: skupper.io/v2alpha1
+kind: Site
+metadata:
+  name: west
+  namespace: west
+spec:
+  linkAccess: default
+  settings:
+    link-port: "${linkPort}"
+    grant-server-port: "${grantPort}"
+`,
+  );
+  await fs.writeFile(
+    path.join(west, "accessgrant.yaml"),
+    `apiVersion: skupper.io/v2alpha1
+kind: AccessGrant
+metadata:
+  name: grant-west
+spec:
+  redemptionsAllowed: 2 # default 1
+  expirationWindow: 25m # default 15m
+`,
+  );
+  await ok(["-n", "east", "site", "create", "east"], { home });
+
+  // The seed's commands, with `skupper` in place of `kubectl`, run by a shell.
+  const script = `
+set -e
+skupper -n west apply -f site.yaml
+skupper -n west apply -f accessgrant.yaml
+until skupper -n west get accessgrants | grep -q ' Ready '; do sleep 0.1; done
+skupper -n west get accessgrants
+URL="$(skupper -n west get accessgrant grant-west -o template --template '{{ .status.url }}')"
+CODE="$(skupper -n west get accessgrant grant-west -o template --template '{{ .status.code }}')"
+CA_RAW="$(skupper -n west get accessgrant grant-west -o template --template '{{ .status.ca }}')"
+cat > ../yaml-east/token.yaml <<EOF
+apiVersion: skupper.io/v2alpha1
+kind: AccessToken
+metadata:
+  name: token-to-west
+spec:
+  code: "$(printf '%s' "$CODE")"
+  ca: |-
+$(printf '%s\\n' "$CA_RAW" | sed 's/^/    /')
+  url: "$(printf '%s' "$URL")"
+EOF
+cd ../yaml-east
+skupper -n east apply -f token.yaml
+`;
+  const output = await runShell(script, west, home);
+  const grantRows = parseTable(output.split("\n").filter((l) => /^(NAME|grant-west)\s/.test(l)).join("\n"));
+  assert.deepEqual(
+    { ...grantRows[0], EXPIRATION: "" },
+    { NAME: "grant-west", "REDEMPTIONS ALLOWED": "2", "REDEMPTIONS MADE": "0", EXPIRATION: "", STATUS: "Ready", MESSAGE: "OK" },
+  );
+
+  const tokenRow = await eventually("the AccessToken to be redeemed", async () => {
+    const rows = parseTable(await ok(["-n", "east", "get", "accesstokens"], { home }));
+    return rows.find((r) => r.REDEEMED === "true");
+  });
+  assert.equal(tokenRow.NAME, "token-to-west");
+  assert.equal(tokenRow.STATUS, "Ready");
+  assert.equal(tokenRow.MESSAGE, "OK");
+  assert.match(tokenRow.URL ?? "", new RegExp(`^https://.+:${grantPort}/`));
+
+  const linkRow = await eventually("the Link to be Ready", async () => {
+    const rows = parseTable(await ok(["-n", "east", "get", "link"], { home }));
+    return rows.find((r) => r.STATUS === "Ready");
+  });
+  assert.deepEqual(linkRow, { NAME: "token-to-west", STATUS: "Ready", "REMOTE SITE": "west", MESSAGE: "OK" });
+  const westLinks = await eventually("west to see the incoming link", async () =>
+    (await linkRows(home, "west")).find((r) => r.DIRECTION === "incoming" && r["REMOTE SITE"] === "east"),
+  );
+  assert.equal(westLinks.NAME, "token-to-west");
+
+  const grants = parseTable(await ok(["-n", "west", "get", "accessgrants"], { home }));
+  assert.equal(grants[0]?.["REDEMPTIONS MADE"], "1");
+});
+
+test("the README's entry point bin/skupper runs the CLI", async () => {
+  const result = await new Promise<{ code: number; stdout: string }>((resolve) => {
+    execFile(path.join(ROOT, "bin", "skupper"), ["version"], (error, stdout) =>
+      resolve({ code: error ? 1 : 0, stdout: String(stdout) }),
+    );
+  });
+  assert.equal(result.code, 0);
+  const pkg = JSON.parse(await fs.readFile(path.join(ROOT, "package.json"), "utf8")) as { version: string };
+  assert.equal(result.stdout.trim(), pkg.version);
+  const bad = await skupper(["site", "create"], { home: sandbox.home("usage") });
+  assert.equal(bad.code, 2, "a usage mistake exits 2");
+  assert.match(bad.stderr, /missing required argument 'name'/);
+});
+
+function runShell(script: string, cwd: string, home: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      "bash",
+      ["-c", script],
+      { cwd, env: { ...process.env, SKUPPER_HOME: home, PATH: `${path.join(ROOT, "bin")}:${process.env.PATH}` }, timeout: 60_000 },
+      (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stdout}\n${stderr}`)) : resolve(String(stdout))),
+    );
+  });
+}
