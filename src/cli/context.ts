@@ -40,7 +40,7 @@ export function contextOf(command: Command): CliContext {
 }
 
 export function resolvePlatform(flag: string | undefined): Platform {
-  const value = flag ?? process.env.SKUPPER_PLATFORM ?? "linux";
+  const value = flag || process.env.SKUPPER_PLATFORM || "linux";
   if (!(PLATFORMS as readonly string[]).includes(value)) {
     throw new InvalidInputError(`platform "${value}" not supported (choose one of: ${PLATFORMS.join(", ")})`);
   }
