@@ -1,0 +1,215 @@
+/** Processes, external tools and the skupper CLI, as the benchmark drives them. */
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { promises as fs } from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+const CLI = path.join(ROOT, "dist", "src", "cli", "main.js");
+
+function run(file: string, args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(file, args, { env: options.env ?? process.env, timeout: options.timeoutMs ?? 120_000, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) =>
+      resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout: String(stdout), stderr: String(stderr) }),
+    );
+  });
+}
+
+async function which(name: string): Promise<string | undefined> {
+  for (const dir of (process.env.PATH ?? "").split(":").concat(["/usr/bin", "/usr/sbin", "/bin"])) {
+    const candidate = path.join(dir, name);
+    try {
+      await fs.access(candidate, fs.constants?.X_OK ?? 1);
+      return candidate;
+    } catch {
+      // keep looking
+    }
+  }
+  return undefined;
+}
+
+export interface Tools {
+  stunnel?: string;
+  iperf3?: string;
+  notes: string[];
+}
+
+/** Finds stunnel and iperf3, installing the Debian packages when missing and allowed (root). */
+export async function ensureTools(progress: (message: string) => void): Promise<Tools> {
+  const find = async () => ({ stunnel: (await which("stunnel4")) ?? (await which("stunnel")), iperf3: await which("iperf3") });
+  let found = await find();
+  const missing = [...(found.stunnel ? [] : ["stunnel4"]), ...(found.iperf3 ? [] : ["iperf3"])];
+  const notes: string[] = [];
+  if (missing.length > 0 && process.getuid?.() === 0 && (await which("apt-get"))) {
+    progress(`installing ${missing.join(", ")} from Debian`);
+    const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+    await run("apt-get", ["update", "-qq"], { env, timeoutMs: 300_000 });
+    const installed = await run("apt-get", ["install", "-y", "-qq", "--no-install-recommends", ...missing], { env, timeoutMs: 300_000 });
+    if (installed.code !== 0) notes.push(`apt-get install ${missing.join(" ")} failed: ${installed.stderr.trim().split("\n").pop()}`);
+    found = await find();
+  }
+  if (!found.stunnel) notes.push("stunnel4 is not installed (apt-get install stunnel4): no stunnel column");
+  if (!found.iperf3) notes.push("iperf3 is not installed (apt-get install iperf3): no throughput rows");
+  return { ...(found.stunnel ? { stunnel: found.stunnel } : {}), ...(found.iperf3 ? { iperf3: found.iperf3 } : {}), notes };
+}
+
+/** iperf3 client for `seconds` with `streams` parallel streams; bits per second received. */
+export async function iperf3(binary: string, port: number, seconds: number, streams: number): Promise<number> {
+  const result = await run(binary, ["-c", "127.0.0.1", "-p", String(port), "-t", String(seconds), "-P", String(streams), "-J"], {
+    timeoutMs: (seconds + 30) * 1000,
+  });
+  let report: { end?: { sum_received?: { bits_per_second?: number } }; error?: string };
+  try {
+    report = JSON.parse(result.stdout);
+  } catch {
+    throw new Error(`iperf3 on port ${port} failed: ${result.stderr || result.stdout}`);
+  }
+  const bps = report.end?.sum_received?.bits_per_second;
+  if (report.error || bps === undefined) throw new Error(`iperf3 on port ${port} failed: ${report.error ?? "no result"}`);
+  return bps;
+}
+
+export async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = net.connect({ port, host: "127.0.0.1" });
+      socket.once("connect", () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once("error", () => resolve(false));
+    });
+    if (open) return;
+    if (Date.now() > deadline) throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+export async function readRssKiB(pid: number): Promise<number> {
+  const status = await fs.readFile(`/proc/${pid}/status`, "utf8");
+  const match = /^VmRSS:\s+(\d+) kB/m.exec(status);
+  if (!match) throw new Error(`no VmRSS for process ${pid}`);
+  return Number(match[1]);
+}
+
+export interface Started {
+  child: ChildProcess;
+  /** The next stdout line, parsed as JSON. */
+  nextLine(timeoutMs: number): Promise<unknown>;
+}
+
+/** Children of the benchmark; every one is killed at the end. */
+export class Processes {
+  private readonly children = new Set<ChildProcess>();
+
+  start(label: string, file: string, args: string[], options: { stdin?: boolean } = {}): Started {
+    const child = spawn(file, args, { stdio: [options.stdin ? "pipe" : "ignore", "pipe", "pipe"] });
+    this.children.add(child);
+    let stderr = "";
+    child.stderr?.on("data", (d) => (stderr = (stderr + d).slice(-4000)));
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    const queue: string[] = [];
+    const waiting: Array<(line: string) => void> = [];
+    lines.on("line", (line) => {
+      const w = waiting.shift();
+      if (w) w(line);
+      else queue.push(line);
+    });
+    const exited = new Promise<never>((_, reject) =>
+      child.once("exit", (code, signal) => {
+        this.children.delete(child);
+        reject(new Error(`${label} exited (${signal ?? code}) ${stderr.trim()}`));
+      }),
+    );
+    exited.catch(() => undefined);
+    return {
+      child,
+      nextLine: (timeoutMs) => {
+        const line = queue.length > 0 ? Promise.resolve(queue.shift() as string) : new Promise<string>((resolve) => waiting.push(resolve));
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`${label}: no output within ${timeoutMs} ms`)), timeoutMs);
+        });
+        return Promise.race([line, exited, timeout])
+          .then((text) => JSON.parse(text))
+          .finally(() => clearTimeout(timer));
+      },
+    };
+  }
+
+  async startJson(label: string, file: string, args: string[]): Promise<unknown> {
+    return this.start(label, file, args).nextLine(10_000);
+  }
+
+  /** Runs a load generator to completion and returns its JSON result. */
+  async runJson(file: string, args: string[]): Promise<unknown> {
+    const result = await run(file, args, { timeoutMs: 300_000 });
+    if (result.code !== 0) throw new Error(`${path.basename(file)} ${args.join(" ")} failed: ${result.stderr.trim()}`);
+    return JSON.parse(result.stdout.trim().split("\n").pop() as string);
+  }
+
+  freePort(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const server = net.createServer();
+      server.once("error", reject);
+      server.listen(0, "127.0.0.1", () => {
+        const { port } = server.address() as net.AddressInfo;
+        server.close(() => resolve(port));
+      });
+    });
+  }
+
+  killAll(): void {
+    for (const child of this.children) child.kill("SIGKILL");
+    this.children.clear();
+  }
+}
+
+/** The skupper CLI against the benchmark's own SKUPPER_HOME. */
+export class Cli {
+  private readonly namespaces = new Set<string>();
+
+  constructor(
+    readonly home: string,
+    private readonly profileDir?: string,
+  ) {}
+
+  async run(namespace: string, args: string[]): Promise<string> {
+    this.namespaces.add(namespace);
+    const env: NodeJS.ProcessEnv = { ...process.env, SKUPPER_HOME: this.home, SKUPPER_PLATFORM: "linux" };
+    if (this.profileDir) env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ""} --cpu-prof --cpu-prof-dir=${this.profileDir}`.trim();
+    const result = await run(process.execPath, [CLI, "-n", namespace, ...args], { env });
+    if (result.code !== 0) throw new Error(`skupper -n ${namespace} ${args.join(" ")} failed: ${result.stderr.trim() || result.stdout.trim()}`);
+    return result.stdout;
+  }
+
+  async pid(namespace: string): Promise<number> {
+    const text = await fs.readFile(path.join(this.home, "namespaces", namespace, "runtime", "site.pid"), "utf8");
+    const pid = Number.parseInt(text, 10);
+    if (!Number.isInteger(pid)) throw new Error(`no site process for namespace ${namespace}`);
+    return pid;
+  }
+
+  /** Polls the site's network status file (not the CLI, whose start-up would dominate). */
+  async waitForLinkUp(namespace: string, timeoutMs: number): Promise<void> {
+    const file = path.join(this.home, "namespaces", namespace, "runtime", "network-status.json");
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        const status = JSON.parse(await fs.readFile(file, "utf8")) as { router?: { outgoing?: Array<{ state: string }> } };
+        if (status.router?.outgoing?.some((l) => l.state === "up")) return;
+      } catch {
+        // not written yet, or being replaced
+      }
+      if (Date.now() > deadline) throw new Error(`the link of ${namespace} did not come up within ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+
+  async stopAll(): Promise<void> {
+    for (const namespace of this.namespaces) await this.run(namespace, ["system", "stop"]).catch(() => undefined);
+  }
+}
