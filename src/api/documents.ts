@@ -63,7 +63,12 @@ export function validateResource(value: unknown, where: string): ValidateResult 
   const label = typeof metadata?.name === "string" ? `${kind} "${metadata.name}"` : kind;
   const parsed = (SCHEMAS[kind] as z.ZodType).safeParse(value, { reportInput: true });
   if (parsed.success) return { ok: true, resource: parsed.data as Resource };
-  return { ok: false, problems: parsed.error.issues.map((issue) => `${where}: ${label}: ${formatIssue(issue)}`) };
+  // A value of the wrong type gets one problem: zod still runs length checks on it (e.g. a list
+  // given for a string), which would add a second, misleading one.
+  const pathOf = (issue: z.core.$ZodIssue) => issue.path.map(String).join(".");
+  const wrongType = new Set(parsed.error.issues.filter((i) => i.code === "invalid_type").map(pathOf));
+  const issues = parsed.error.issues.filter((i) => i.code === "invalid_type" || !wrongType.has(pathOf(i)));
+  return { ok: false, problems: issues.map((issue) => `${where}: ${label}: ${formatIssue(issue)}`) };
 }
 
 function formatIssue(issue: z.core.$ZodIssue): string {

@@ -111,9 +111,9 @@ export const AccessGrantSpecSchema = z.strictObject({
 });
 
 export const AccessTokenSpecSchema = z.strictObject({
-  url: z.string({ error: "is required" }).min(1, "is required"),
-  code: z.string({ error: "is required" }).min(1, "is required"),
-  ca: z.string({ error: "is required" }).min(1, "is required"),
+  url: z.string({ error: "must be a string" }).min(1, "is required"),
+  code: z.string({ error: "must be a string" }).min(1, "is required"),
+  ca: z.string({ error: "must be a string" }).min(1, "is required"),
   linkCost: z.number().int("must be an integer").optional(),
   settings: stringMap.optional(),
 });
@@ -125,7 +125,7 @@ export const RouterAccessRoleSchema = z.strictObject({
 
 export const RouterAccessSpecSchema = z.strictObject({
   roles: z.array(RouterAccessRoleSchema).min(1, "at least one role is required"),
-  tlsCredentials: z.string({ error: "is required" }).min(1, "is required"),
+  tlsCredentials: z.string({ error: "must be a string" }).min(1, "is required"),
   generateTlsCredentials: z.boolean().optional(),
   issuer: z.string().optional(),
   accessType: z.string().optional(),
@@ -135,8 +135,8 @@ export const RouterAccessSpecSchema = z.strictObject({
 });
 
 export const ListenerSpecSchema = z.strictObject({
-  routingKey: z.string({ error: "is required" }).min(1, "is required"),
-  host: z.string({ error: "is required" }).min(1, "is required"),
+  routingKey: z.string({ error: "must be a string" }).min(1, "is required"),
+  host: z.string({ error: "must be a string" }).min(1, "is required"),
   port: portNumber,
   tlsCredentials: z.string().optional(),
   type: z.string().optional(),
@@ -146,7 +146,7 @@ export const ListenerSpecSchema = z.strictObject({
 });
 
 export const ConnectorSpecSchema = z.strictObject({
-  routingKey: z.string({ error: "is required" }).min(1, "is required"),
+  routingKey: z.string({ error: "must be a string" }).min(1, "is required"),
   port: portNumber,
   host: z.string().optional(),
   selector: z.string().optional(),

@@ -76,7 +76,7 @@ export function describeDuration(ms: number): string {
       rest -= count * size;
     }
   }
-  if (parts.length === 0) return `${rest} milliseconds`;
+  if (parts.length === 0) return `${rest} millisecond${rest === 1 ? "" : "s"}`;
   return parts.slice(0, 2).join(" ");
 }
 

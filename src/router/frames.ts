@@ -125,6 +125,7 @@ export class FrameParser {
         } else {
           this.state = State.Payload;
         }
+        if (offset === length) return; // the payload starts in the next chunk: no empty piece
       }
       const take = Math.min(this.remaining, length - offset);
       const piece = offset === 0 && take === length ? chunk : chunk.subarray(offset, offset + take);
