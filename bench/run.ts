@@ -8,6 +8,7 @@
  *   npm run bench -- --seconds 10    seconds per throughput / rate measurement
  *   npm run bench -- --idle 10000    connections held open for the memory figure
  *   npm run bench -- --profile DIR   write CPU profiles of both site processes to DIR
+ *   npm run bench -- --targets skupper,stunnel   measure only these (direct, stunnel, skupper)
  */
 import { execFile } from "node:child_process";
 import { promises as fs } from "node:fs";
@@ -20,16 +21,20 @@ import { Cli, ensureTools, iperf3, Processes, readRssKiB, waitForPort, type Tool
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const LOAD = path.join(HERE, "load.js");
 
+type Target = "direct" | "stunnel" | "skupper";
+const TARGETS: Target[] = ["direct", "stunnel", "skupper"];
+
 interface Options {
   smoke: boolean;
   json: boolean;
   seconds: number;
   idle: number;
   profile?: string;
+  targets: Target[];
 }
 
 function parseOptions(argv: string[]): Options {
-  const options: Options = { smoke: false, json: false, seconds: 5, idle: 10_000 };
+  const options: Options = { smoke: false, json: false, seconds: 5, idle: 10_000, targets: [...TARGETS] };
   let explicitSeconds = false;
   let explicitIdle = false;
   for (let i = 0; i < argv.length; i++) {
@@ -53,8 +58,13 @@ function parseOptions(argv: string[]): Options {
       options.idle = Math.floor(positive(value()));
       explicitIdle = true;
     } else if (arg === "--profile") options.profile = path.resolve(value());
-    else if (arg === "-h" || arg === "--help") {
-      process.stdout.write("usage: npm run bench -- [--smoke] [--json] [--seconds N] [--idle N] [--profile DIR]\n");
+    else if (arg === "--targets") {
+      const list = value().split(",").map((t) => t.trim());
+      const bad = list.find((t) => !(TARGETS as string[]).includes(t));
+      if (bad !== undefined || list.length === 0) throw new Error(`--targets takes a comma-separated list of ${TARGETS.join(", ")}; "${bad}" is not one`);
+      options.targets = list as Target[];
+    } else if (arg === "-h" || arg === "--help") {
+      process.stdout.write("usage: npm run bench -- [--smoke] [--json] [--seconds N] [--idle N] [--profile DIR] [--targets direct,stunnel,skupper]\n");
       process.exit(0);
     } else throw new Error(`unknown option "${arg}" (try --help)`);
   }
@@ -64,9 +74,6 @@ function parseOptions(argv: string[]): Options {
   }
   return options;
 }
-
-type Target = "direct" | "stunnel" | "skupper";
-const TARGETS: Target[] = ["direct", "stunnel", "skupper"];
 
 interface Ports {
   echo: number;
@@ -145,12 +152,15 @@ async function main(): Promise<void> {
     }
     ports.skupper = skupperPorts;
 
-    if (tools.stunnel) {
+    log(options, `holding ${options.idle} idle connections through the sites (fresh processes, before any load)`);
+    results.idleMemory = await idleMemory(cli, procs, skupperPorts.echo, options.idle);
+
+    if (tools.stunnel && options.targets.includes("stunnel")) {
       log(options, "starting the stunnel pair (mutual TLS)");
       ports.stunnel = await startStunnelPair(tools.stunnel, work, procs, direct);
     }
 
-    for (const target of TARGETS) {
+    for (const target of options.targets) {
       const p = ports[target];
       if (!p) continue;
       if (p.iperf && tools.iperf3) {
@@ -171,9 +181,6 @@ async function main(): Promise<void> {
         failed: number;
       };
     }
-
-    log(options, `holding ${options.idle} idle connections through the sites`);
-    results.idleMemory = await idleMemory(cli, procs, skupperPorts.echo, options.idle);
   } finally {
     await cleanup();
   }
@@ -219,7 +226,9 @@ async function idleMemory(cli: Cli, procs: Processes, port: number, count: numbe
   if (line.open !== count) throw new Error(`only ${line.open} of ${count} idle connections opened`);
   await new Promise((resolve) => setTimeout(resolve, 2_000)); // let the sites' heaps settle
   const afterRss = { listenerSite: await readRssKiB(pids.listenerSite), connectorSite: await readRssKiB(pids.connectorSite) };
+  const exited = new Promise((resolve) => idle.child.once("exit", resolve));
   idle.child.stdin?.end();
+  await exited;
   const per = (k: keyof typeof before) => Math.round(((afterRss[k] - before[k]) / count) * 100) / 100;
   return {
     connections: count,

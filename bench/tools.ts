@@ -180,7 +180,7 @@ export class Cli {
   async run(namespace: string, args: string[]): Promise<string> {
     this.namespaces.add(namespace);
     const env: NodeJS.ProcessEnv = { ...process.env, SKUPPER_HOME: this.home, SKUPPER_PLATFORM: "linux" };
-    if (this.profileDir) env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ""} --cpu-prof --cpu-prof-dir=${this.profileDir}`.trim();
+    if (this.profileDir) env.SKUPPER_SITE_NODE_ARGS = `--cpu-prof --cpu-prof-dir=${this.profileDir}`;
     const result = await run(process.execPath, [CLI, "-n", namespace, ...args], { env });
     if (result.code !== 0) throw new Error(`skupper -n ${namespace} ${args.join(" ")} failed: ${result.stderr.trim() || result.stdout.trim()}`);
     return result.stdout;

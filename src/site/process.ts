@@ -12,6 +12,14 @@ const MAIN = fileURLToPath(new URL("./main.js", import.meta.url));
 const START_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 10_000;
 
+/**
+ * Extra Node.js options for the site process, from SKUPPER_SITE_NODE_ARGS (space-separated), for
+ * options NODE_OPTIONS refuses, such as `--cpu-prof` (see docs/performance.md).
+ */
+function siteExecArgs(): string[] {
+  return (process.env.SKUPPER_SITE_NODE_ARGS ?? "").split(/\s+/).filter((a) => a.startsWith("--"));
+}
+
 export async function siteProcessPid(paths: SitePaths): Promise<number | undefined> {
   return runningPid(paths.pidFile);
 }
@@ -29,7 +37,7 @@ export async function startSiteProcess(paths: SitePaths): Promise<StartResult> {
   await fs.mkdir(paths.logs, { recursive: true, mode: DIR_MODE });
   const logFd = openSync(paths.logFile, "a", FILE_MODE);
   const logStart = (await fs.stat(paths.logFile)).size;
-  const child = spawn(process.execPath, [MAIN, "--home", paths.home, "--namespace", paths.namespace], {
+  const child = spawn(process.execPath, [...siteExecArgs(), MAIN, "--home", paths.home, "--namespace", paths.namespace], {
     detached: true,
     stdio: ["ignore", logFd, logFd],
     env: process.env,
