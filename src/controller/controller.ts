@@ -162,6 +162,8 @@ export class SiteController {
   private async reconcile(reload: boolean): Promise<void> {
     if (reload) await this.applyInput();
     await this.publishStatus();
+    // Re-armed after every status pass, so each grant's expiry shows, not only the first one's.
+    if (!this.stopped) this.scheduleExpiryRefresh();
   }
 
   // ---- desired state → router, grant server, redemptions ----
@@ -241,7 +243,6 @@ export class SiteController {
     }
 
     this.grants.sync(this.list("AccessGrant"), await this.runtimeMap("AccessGrant"));
-    this.scheduleExpiryRefresh();
     this.tokens.sync(this.list("AccessToken"), await this.runtimeMap("AccessToken"));
 
     const secrets = new Map(this.list("Secret").map((s) => [s.metadata.name, s]));

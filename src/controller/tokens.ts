@@ -154,11 +154,16 @@ export class TokenRedeemer {
         if (this.states.get(name) !== state || state.specHash !== hash) return;
         const message = this.describe(err);
         log.warn(`token ${name}: ${message}`);
-        this.setCondition(state, failed(message));
         if (err instanceof RedemptionError && err.retryable && !this.stopped) {
-          state.retry = setTimeout(() => this.attempt(name), state.backoff.next());
+          // A network or server failure may pass: stay Pending and try again, so that
+          // `token redeem --timeout` waits for it instead of giving up at the first attempt.
+          const delay = state.backoff.next();
+          this.setCondition(state, pending(`${message}; retrying in ${Math.max(1, Math.round(delay / 1000))} s`));
+          state.retry = setTimeout(() => this.attempt(name), delay);
           state.retry.unref();
+          return;
         }
+        this.setCondition(state, failed(message));
       });
   }
 

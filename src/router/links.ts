@@ -270,7 +270,9 @@ export class LinkServer {
     this.server = undefined;
     this.config = undefined;
     if (!server) return;
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    // Stops accepting at once and frees the port. Not awaited: 'close' waits for every accepted
+    // connection to end, and the links already up are the router's to keep or shut down.
+    server.close();
   }
 }
 

@@ -158,8 +158,8 @@ export class Router implements SessionOwner, DialerHost, LinkServerHost, Listene
   /** Enables (or reconfigures) incoming links; `undefined` disables them and closes incoming links. */
   async setLinkServer(config: LinkServerConfig | undefined): Promise<LinkServerStatus> {
     if (!config) {
-      await this.linkServer.close();
       for (const session of [...this.acceptorSessions]) session.shutdown("link access was disabled");
+      await this.linkServer.close();
       this.linkServerStatus = { state: "disabled", message: "Link access is not enabled" };
     } else {
       try {

@@ -169,6 +169,23 @@ test("after kill -9 and system start, grants keep their counts and links come ba
   assert.equal((await grantOf(token))["REDEMPTIONS MADE"], "2");
 });
 
+test("a redemption while the grant server is down keeps trying and succeeds once it is back", async () => {
+  const token = await issue("while-down.yaml");
+  await ok(["-n", "west", "system", "stop"], { home });
+  await ok(["-n", "c4", "site", "create", "c4"], { home });
+  const redeem = skupper(["-n", "c4", "token", "redeem", token, "--timeout", "60s"], { home });
+  const waiting = await eventually("the token to wait, saying why", async () =>
+    parseTable(await ok(["-n", "c4", "get", "accesstokens"], { home })).find((r) => /retrying/.test(r.MESSAGE ?? "")),
+  );
+  assert.equal(waiting.STATUS, "Pending");
+  assert.match(waiting.MESSAGE ?? "", /refused|not reachable|cannot connect/i);
+  await ok(["-n", "west", "system", "start"], { home });
+  const result = await redeem;
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stdout, /has been redeemed/);
+  await eventually("c4's link to be Ready", async () => parseTable(await ok(["-n", "c4", "link", "status"], { home })).find((r) => r.STATUS === "Ready"));
+});
+
 function tokenYaml(name: string, url: string, code: string, ca: string): string {
   return [
     "apiVersion: skupper.io/v2alpha1",

@@ -171,4 +171,12 @@ describe("services between two linked sites", () => {
       return c.status?.hasMatchingListener === true;
     });
   });
+
+  test("turning link access off ends the incoming links, and the site keeps applying changes", async () => {
+    await network.run("west", ["site", "update", "--enable-link-access=false", "--timeout", "20s"]);
+    await eventually("east's link to go down", async () => (await network.linkRows("east")).find((r) => r.STATUS !== "Ready"), 10_000);
+    assert.deepEqual((await network.linkRows("west")).filter((r) => r.DIRECTION === "incoming"), []);
+    const port = await freePort();
+    await network.run("west", ["listener", "create", "after-access-off", String(port), "--wait", "configured", "--timeout", "10s"]);
+  });
 });
