@@ -11,6 +11,8 @@ import { StreamEndpoint } from "./stream.js";
 
 /** Local socket buffer size: corked writes of a few frames do not report backpressure. */
 export const SOCKET_HIGH_WATER_MARK = 256 * 1024;
+/** Pieces up to this size may skip the batching wait (see onData). */
+const DIRECT_WRITE_MAX = 4096;
 
 export interface BridgeOwner {
   /** Called once when the bridge is finished, however it ended. */
@@ -72,6 +74,15 @@ export class SocketBridge extends StreamEndpoint implements Flushable, LinkWaite
 
   override onData(chunk: Buffer): void {
     if (this.socket.destroyed) return;
+    if (!this.corked && chunk.length <= DIRECT_WRITE_MAX) {
+      // As on the link: a lone small piece goes out now; the rest of the tick is batched.
+      this.delivered += chunk.length;
+      this.socket.write(chunk);
+      this.corked = true;
+      this.socket.cork();
+      scheduleFlush(this);
+      return;
+    }
     if (!this.corked) {
       this.corked = true;
       this.socket.cork();

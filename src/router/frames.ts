@@ -46,10 +46,15 @@ export type ResetCodeValue = (typeof ResetCode)[keyof typeof ResetCode];
 
 export function encodeHeader(type: number, streamId: number, length: number): Buffer {
   const header = Buffer.allocUnsafe(HEADER_SIZE);
-  header[0] = type;
-  header.writeUInt32BE(streamId, 1);
-  header.writeUInt32BE(length, 5);
+  writeHeader(header, type, streamId, length);
   return header;
+}
+
+/** Writes a frame header at the start of `target`. */
+export function writeHeader(target: Buffer, type: number, streamId: number, length: number): void {
+  target[0] = type;
+  target.writeUInt32BE(streamId, 1);
+  target.writeUInt32BE(length, 5);
 }
 
 export function encodeFrame(type: number, streamId: number, payload?: Buffer): Buffer[] {

@@ -8,6 +8,8 @@ import { scheduleFlush, type Flushable } from "./flush.js";
 import {
   encodeHeader,
   FrameParser,
+  HEADER_SIZE,
+  writeHeader,
   FrameType,
   PROTOCOL_VERSION,
   ResetCode,
@@ -24,6 +26,8 @@ const PING_INTERVAL_MS = 1000;
 /** A peer silent for this long is dead (the issue bound is 3 s; one tick of slack is inside it). */
 const DEAD_AFTER_MS = 2500;
 const HELLO_TIMEOUT_MS = 10_000;
+/** Data frames up to this size may skip the batching wait (see writeData). */
+const DIRECT_WRITE_MAX = 4096;
 
 export interface Hello {
   v: number;
@@ -150,6 +154,17 @@ export class LinkSession implements Flushable, FrameHandler {
 
   writeData(endpoint: StreamEndpoint, chunk: Buffer): void {
     if (this.state === "closed") return;
+    if (!this.corked && chunk.length <= DIRECT_WRITE_MAX) {
+      // The first small frame of a tick (interactive traffic) leaves at once, as one TLS record;
+      // what follows in the same tick is batched as usual.
+      const frame = Buffer.allocUnsafe(HEADER_SIZE + chunk.length);
+      writeHeader(frame, FrameType.Data, endpoint.id, chunk.length);
+      chunk.copy(frame, HEADER_SIZE);
+      const ok = this.socket.write(frame);
+      this.cork();
+      if (!ok) this.blocked = true;
+      return;
+    }
     this.cork();
     this.socket.write(encodeHeader(FrameType.Data, endpoint.id, chunk.length));
     if (!this.socket.write(chunk)) this.blocked = true;
