@@ -16,7 +16,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createCA, issueCertificate } from "../src/certs/index.js";
-import { Cli, ensureTools, iperf3, Processes, readRssKiB, waitForPort, type Tools } from "./tools.js";
+import { Cli, ensureTools, iperf3, Processes, readRssKiB, waitForListening, type Tools } from "./tools.js";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const LOAD = path.join(HERE, "load.js");
@@ -125,7 +125,7 @@ async function main(): Promise<void> {
     if (tools.iperf3) {
       direct.iperf = await procs.freePort();
       procs.start("iperf3 server", tools.iperf3, ["-s", "-p", String(direct.iperf), "-B", "127.0.0.1"]);
-      await waitForPort(direct.iperf);
+      await waitForListening(direct.iperf);
     }
 
     log(options, "creating two sites and linking them");
@@ -214,7 +214,7 @@ async function startStunnelPair(stunnel: string, work: string, procs: Processes,
   }
   procs.start("stunnel server", stunnel, [await file("server.conf", serverConf)]);
   procs.start("stunnel client", stunnel, [await file("client.conf", clientConf)]);
-  for (const port of waits) await waitForPort(port);
+  for (const port of waits) await waitForListening(port);
   return front;
 }
 

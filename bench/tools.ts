@@ -71,19 +71,19 @@ export async function iperf3(binary: string, port: number, seconds: number, stre
   return bps;
 }
 
-export async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
+/**
+ * Waits until something listens on `port`, by reading /proc/net/tcp rather than connecting:
+ * iperf3 takes any connection for a test's control channel, so a probe would disturb it.
+ */
+export async function waitForListening(port: number, timeoutMs = 10_000): Promise<void> {
+  const hex = port.toString(16).toUpperCase().padStart(4, "0");
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = net.connect({ port, host: "127.0.0.1" });
-      socket.once("connect", () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once("error", () => resolve(false));
-    });
-    if (open) return;
-    if (Date.now() > deadline) throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
+    for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+      const table = await fs.readFile(file, "utf8").catch(() => "");
+      if (table.split("\n").some((line) => line.trim().split(/\s+/)[1]?.endsWith(`:${hex}`) && line.trim().split(/\s+/)[3] === "0A")) return;
+    }
+    if (Date.now() > deadline) throw new Error(`nothing listens on port ${port} after ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
