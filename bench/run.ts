@@ -10,7 +10,6 @@
  *   npm run bench -- --profile DIR   write CPU profiles of both site processes to DIR
  *   npm run bench -- --targets skupper,stunnel   measure only these (direct, stunnel, skupper)
  */
-import { execFile } from "node:child_process";
 import { promises as fs } from "node:fs";
 import os from "node:os";
 import path from "node:path";

@@ -186,6 +186,11 @@ export function isCurrent(pem: string, marginMs = 0, now = Date.now()): boolean 
 }
 
 /** Whether `pem` holds a well-formed certificate. */
+/** The same PEM certificate, however its lines are wrapped or indented. */
+export function sameCertificate(a: string, b: string): boolean {
+  return a.replace(/\s+/g, "") === b.replace(/\s+/g, "");
+}
+
 export function isCertificate(pem: string): boolean {
   try {
     new X509Certificate(pem);

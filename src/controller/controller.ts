@@ -4,7 +4,6 @@
  */
 import { randomUUID } from "node:crypto";
 import {
-  API_VERSION,
   ConditionType,
   failed,
   linkAccessEnabled,
@@ -16,13 +15,11 @@ import {
   withAggregate,
   type AccessToken,
   type Condition,
-  type Link,
   type Resource,
   type ResourceByKind,
-  type Secret,
   type Site,
 } from "../api/index.js";
-import { ensureCA, ensureLeaf, issueCertificate, canonicalHost, loadCredentials, type Credentials } from "../certs/index.js";
+import { ensureCA, ensureLeaf, canonicalHost, loadCredentials, type Credentials } from "../certs/index.js";
 import { readFileIfExists, writeFileAtomic } from "../common/files.js";
 import { logger } from "../common/log.js";
 import { GrantServer, Header, Refusal, type GrantRecord, type RedeemedCredentials, type RedemptionRequest } from "../grants/index.js";
@@ -30,7 +27,7 @@ import { Router, type RouterStatus } from "../router/index.js";
 import { FILE_MODE, resourceKey, type InputSnapshot, type LocalStore } from "../store/index.js";
 import { certificateHosts, formatHostPort, planAccess, type AccessPlan } from "./access.js";
 import { GrantBook } from "./grants.js";
-import { linkStatus, planLinks, type LinkPlan } from "./links.js";
+import { issueLinkBundle, linkStatus, planLinks, type LinkPlan } from "./links.js";
 import { RuntimeWriter } from "./runtime-writer.js";
 import { connectorStatus, listenerStatus, planConnectors, planListeners, type ServicePlan } from "./services.js";
 import { siteStatus } from "./site.js";
@@ -460,30 +457,14 @@ export class SiteController {
     }
     const requested = request.host ? canonicalHost(request.host) : undefined;
     const host = plan.hosts.find((h) => canonicalHost(h) === requested) ?? (plan.hosts[0] as string);
-    const client = await issueCertificate(siteCa, { commonName: request.subject, usage: "client" });
-    const secret: Secret = {
-      apiVersion: "v1",
-      kind: "Secret",
-      metadata: { name: request.name },
-      type: "kubernetes.io/tls",
-      data: {
-        "tls.crt": Buffer.from(client.cert).toString("base64"),
-        "tls.key": Buffer.from(client.key).toString("base64"),
-        "ca.crt": Buffer.from(siteCa.cert).toString("base64"),
-      },
-    };
-    const link: Link = {
-      apiVersion: API_VERSION,
-      kind: "Link",
-      metadata: {
-        name: request.name,
-        annotations: { [Annotation.remoteSiteId]: siteId, [Annotation.remoteSiteName]: site.metadata.name },
-      },
-      spec: {
-        endpoints: [{ name: "inter-router", host, port: String(plan.linkPort), group: ROUTER_GROUP }],
-        tlsCredentials: request.name,
-      },
-    };
+    const { link, secret } = await issueLinkBundle(siteCa, {
+      name: request.name,
+      subject: request.subject,
+      host,
+      port: plan.linkPort,
+      siteId,
+      siteName: site.metadata.name,
+    });
     log.info(`issuing link credentials "${request.name}" for grant ${grant.name} to ${request.siteName ?? request.subject}`);
     return toYamlDocuments([secret, link]);
   }

@@ -4,4 +4,5 @@ export { planAccess, detectHosts, SiteSetting, splitHosts, formatHostPort } from
 export type { AccessPlan } from "./access.js";
 export { Annotation } from "./tokens.js";
 export { randomCode } from "./grants.js";
-export { secretCredentials } from "./links.js";
+export { issueLinkBundle, secretCredentials } from "./links.js";
+export type { LinkBundleRequest } from "./links.js";

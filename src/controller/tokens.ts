@@ -19,6 +19,7 @@ import {
   type Link,
   type Secret,
 } from "../api/index.js";
+import { sameCertificate } from "../certs/index.js";
 import { Backoff } from "../common/backoff.js";
 import { logger } from "../common/log.js";
 import { redeemToken, RedemptionError, type RedeemedCredentials } from "../grants/index.js";
@@ -189,11 +190,6 @@ export class TokenRedeemer {
 
 function specHash(token: AccessToken): string {
   return createHash("sha256").update(JSON.stringify(token.spec)).digest("hex");
-}
-
-function sameCertificate(a: string, b: string): boolean {
-  const norm = (pem: string) => pem.replace(/\s+/g, "");
-  return norm(a) === norm(b);
 }
 
 /** The token's link cost applies to the links it creates (the original ignored it off Kubernetes). */

@@ -129,10 +129,10 @@ describe("three sites in a line A—B—C", () => {
     assert.ok(pidC, "site c runs");
     process.kill(pidC, "SIGKILL");
     await eventually("A to lose C", async () => (await network.costTo("a", "c")) === undefined || (await network.costTo("a", "c")) === "-");
-    const after = await Promise.all(Array.from({ length: 20 }, () => greeting(port)));
-    sockets.push(...after.map((h) => h.socket));
+    const afterStop = await Promise.all(Array.from({ length: 20 }, () => greeting(port)));
+    sockets.push(...afterStop.map((h) => h.socket));
     assert.deepEqual(
-      after.map((h) => h.name),
+      afterStop.map((h) => h.name),
       Array(20).fill("B"),
       "every new connection is served by the site still running",
     );

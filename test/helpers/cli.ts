@@ -178,25 +178,3 @@ export function parseTable(text: string): Array<Record<string, string>> {
     return row;
   });
 }
-
-/** Starts a TCP echo server; returns its port and a close function. */
-export async function echoServer(host = "127.0.0.1"): Promise<{ port: number; close: () => Promise<void>; connections: () => number }> {
-  let count = 0;
-  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
-    count++;
-    socket.on("error", () => undefined);
-    socket.pipe(socket);
-  });
-  await new Promise<void>((resolve) => server.listen(0, host, () => resolve()));
-  const { port } = server.address() as net.AddressInfo;
-  return {
-    port,
-    connections: () => count,
-    close: () =>
-      new Promise((resolve) => {
-        server.close(() => resolve());
-        (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
-      }),
-  };
-}
-

@@ -16,7 +16,6 @@ import {
   MAX_FRAME_PAYLOAD,
   PROTOCOL_VERSION,
   ResetCode,
-  type FrameHandler,
 } from "../../src/router/frames.js";
 import { LinkSession, type Hello, type SessionOwner } from "../../src/router/session.js";
 import { setLogLevel } from "../../src/common/log.js";

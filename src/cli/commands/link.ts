@@ -1,17 +1,15 @@
 import { Command } from "commander";
 import {
-  API_VERSION,
   DEFAULT_LINK_COST,
   linkAccessEnabled,
   NAME_PATTERN,
-  ROUTER_GROUP,
   toYamlDocuments,
   type Link,
   type Secret,
 } from "../../api/index.js";
-import { issueCertificate, loadCredentials } from "../../certs/index.js";
+import { loadCredentials } from "../../certs/index.js";
 import { InvalidInputError, NotFoundError, SkupperError } from "../../common/errors.js";
-import { Annotation, SITE_CA } from "../../controller/index.js";
+import { Annotation, issueLinkBundle, SITE_CA } from "../../controller/index.js";
 import { contextOf, type CliContext } from "../context.js";
 import { readNetworkStatus } from "../network-status.js";
 import { formatResource, integerOption, outputFormat, print, table, timeoutOption, waitOption } from "../output.js";
@@ -47,33 +45,16 @@ export async function generateLinkBundle(ctx: CliContext, options: LinkBundleOpt
   if (!host) throw new SkupperError("ERR_SITE_NOT_READY", "The site has no advertised host; set one with --host");
   const name = options.name ?? `link-${site.metadata.name}`;
   if (!NAME_PATTERN.test(name)) throw new InvalidInputError(`link name "${name}" is not valid`);
-  const secretName = options.tlsCredentials ?? name;
-  const client = await issueCertificate(ca, { commonName: name, usage: "client" });
-  const secret: Secret = {
-    apiVersion: "v1",
-    kind: "Secret",
-    metadata: { name: secretName },
-    type: "kubernetes.io/tls",
-    data: {
-      "tls.crt": Buffer.from(client.cert).toString("base64"),
-      "tls.key": Buffer.from(client.key).toString("base64"),
-      "ca.crt": Buffer.from(ca.cert).toString("base64"),
-    },
-  };
-  const link: Link = {
-    apiVersion: API_VERSION,
-    kind: "Link",
-    metadata: {
-      name,
-      annotations: { [Annotation.remoteSiteId]: network.siteId, [Annotation.remoteSiteName]: network.siteName },
-    },
-    spec: {
-      endpoints: [{ name: "inter-router", host, port: String(network.linkAccess.linkPort), group: ROUTER_GROUP }],
-      tlsCredentials: secretName,
-      cost: options.cost ?? DEFAULT_LINK_COST,
-    },
-  };
-  return { link, secret };
+  return issueLinkBundle(ca, {
+    name,
+    ...(options.tlsCredentials !== undefined ? { secretName: options.tlsCredentials } : {}),
+    subject: name,
+    host,
+    port: network.linkAccess.linkPort,
+    siteId: network.siteId,
+    siteName: network.siteName,
+    cost: options.cost ?? DEFAULT_LINK_COST,
+  });
 }
 
 interface LinkRow {

@@ -13,7 +13,7 @@ import {
   type AccessGrant,
   type AccessToken,
 } from "../../api/index.js";
-import { loadCredentials } from "../../certs/index.js";
+import { loadCredentials, sameCertificate } from "../../certs/index.js";
 import { describeDuration, formatDuration, parseDuration } from "../../common/duration.js";
 import { AlreadyExistsError, InvalidInputError, NotFoundError, SkupperError, TimeoutError, ValidationError } from "../../common/errors.js";
 import { readFileIfExists, writeFileAtomic } from "../../common/files.js";
@@ -162,10 +162,6 @@ async function redeemTokenFile(ctx: CliContext, file: string, timeoutMs: number)
   await ctx.store.deleteInput("AccessToken", name);
   if (result.value?.ok === false) throw new SkupperError("ERR_REDEMPTION", `Token "${name}" could not be redeemed: ${result.value.message}`);
   throw new TimeoutError(`Token "${name}" redeem not ready yet${result.message ? `: ${result.message}` : ", check the status for more information"}`);
-}
-
-function sameCertificate(a: string, b: string): boolean {
-  return a.replace(/\s+/g, "") === b.replace(/\s+/g, "");
 }
 
 export function tokenCommand(): Command {
