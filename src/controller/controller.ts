@@ -20,6 +20,7 @@ import {
   type Site,
 } from "../api/index.js";
 import { ensureCA, ensureLeaf, canonicalHost, loadCredentials, type Credentials } from "../certs/index.js";
+import { Backoff } from "../common/backoff.js";
 import { readFileIfExists, writeFileAtomic } from "../common/files.js";
 import { logger } from "../common/log.js";
 import { GrantServer, Header, Refusal, type GrantRecord, type RedeemedCredentials, type RedemptionRequest } from "../grants/index.js";
@@ -67,6 +68,15 @@ export interface NetworkStatusFile {
   inputProblems: string[];
 }
 
+/** The kinds of resource whose reconcile can fail on its own (the Site's covers link access). */
+type FailureScope = "Site" | "AccessGrant" | "AccessToken" | "Link" | "Listener" | "Connector";
+
+/** A status with `failure` shown as its Configured condition and as the resource's state. */
+function withFailure<T extends { conditions?: Condition[]; status?: string; message?: string }>(status: T | undefined, failure: string | undefined, now: string): T | undefined {
+  if (!status || !failure) return status;
+  return { ...status, conditions: setCondition(status.conditions ?? [], ConditionType.Configured, failed(failure), now), status: "Error", message: failure };
+}
+
 export class SiteController {
   private router: Router | undefined;
   private readonly grantServer: GrantServer;
@@ -90,6 +100,13 @@ export class SiteController {
   private rerun: { reload: boolean } | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
   private reportedProblems = new Set<string>();
+  /**
+   * The parts of the last reconcile that failed, by the kind of resource they concern, with the
+   * sentence shown on those resources until a retry succeeds.
+   */
+  private readonly failures = new Map<FailureScope, string>();
+  private readonly retryBackoff = new Backoff({ initialMs: 500, maxMs: 30_000 });
+  private retryTimer: NodeJS.Timeout | undefined;
   private stopped = false;
 
   constructor(
@@ -127,6 +144,7 @@ export class SiteController {
     this.stopped = true;
     this.stopWatching?.();
     if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     this.tokens.stop();
     await this.running;
     await this.router?.close();
@@ -147,7 +165,11 @@ export class SiteController {
       return;
     }
     this.running = this.reconcile(reload)
-      .catch((err: Error) => log.error(`reconcile failed: ${err.stack ?? err.message}`))
+      .catch((err: Error) => {
+        // Only status publication can get here (input errors are kept per kind): retry it all.
+        log.error(`reconcile failed: ${err.stack ?? err.message}`);
+        this.scheduleRetry();
+      })
       .finally(() => {
         this.running = undefined;
         const again = this.rerun;
@@ -157,16 +179,55 @@ export class SiteController {
   }
 
   private async reconcile(reload: boolean): Promise<void> {
-    if (reload) await this.applyInput();
+    if (reload) {
+      if (this.retryTimer) clearTimeout(this.retryTimer);
+      this.retryTimer = undefined;
+      await this.applyInput();
+      if (this.failures.size > 0) this.scheduleRetry();
+      else this.retryBackoff.reset();
+    }
     await this.publishStatus();
     // Re-armed after every status pass, so each grant's expiry shows, not only the first one's.
     if (!this.stopped) this.scheduleExpiryRefresh();
   }
 
+  /** Applies the whole input again after a failure, with a growing delay until it succeeds. */
+  private scheduleRetry(): void {
+    if (this.stopped || this.retryTimer) return;
+    const delay = this.retryBackoff.next();
+    for (const [scope, message] of this.failures) this.failures.set(scope, `${message}; retrying in ${Math.max(1, Math.round(delay / 1000))} s`);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.schedule(true);
+    }, delay);
+    this.retryTimer.unref();
+  }
+
+  /**
+   * Runs one part of applying the input. A failure is logged, kept for the status of the
+   * resources of `scope`, and leaves the other parts to run: each part is idempotent and the
+   * whole input is applied again on retry.
+   */
+  private async step(scope: FailureScope, what: string, work: () => Promise<void> | void): Promise<boolean> {
+    try {
+      await work();
+      return true;
+    } catch (err) {
+      const message = `${what} failed: ${(err as Error).message}`;
+      log.error(`${message}${(err as Error).stack ? `\n${(err as Error).stack}` : ""}`);
+      this.failures.set(scope, message);
+      return false;
+    }
+  }
+
   // ---- desired state → router, grant server, redemptions ----
 
   private async applyInput(): Promise<void> {
-    this.snapshot = await this.store.readInput();
+    this.failures.clear();
+    const read = await this.step("Site", "reading the input resources", async () => {
+      this.snapshot = await this.store.readInput();
+    });
+    if (!read) return;
     for (const problem of this.snapshot.problems) {
       if (!this.reportedProblems.has(problem)) log.warn(`input: ${problem}`);
     }
@@ -175,12 +236,14 @@ export class SiteController {
     const sites = this.list("Site").sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
     const active = sites.find((s) => s.metadata.name === this.active?.metadata.name) ?? sites[0];
     if (!active) {
-      await this.deactivate();
-      this.tokens.sync(this.list("AccessToken"), new Map());
+      await this.step("Site", "stopping the site", () => this.deactivate());
+      await this.step("AccessToken", "updating access tokens", () => this.tokens.sync(this.list("AccessToken"), new Map()));
       return;
     }
     const state = this.state as SiteState;
-    if (this.router && this.router.identity.siteName !== active.metadata.name) await this.deactivate();
+    if (this.router && this.router.identity.siteName !== active.metadata.name) {
+      if (!(await this.step("Site", "stopping the previous site", () => this.deactivate()))) return;
+    }
     this.active = active;
     if (!this.router) {
       log.info(`site "${active.metadata.name}" (${state.siteId}) is active in namespace "${this.store.paths.namespace}"`);
@@ -190,10 +253,30 @@ export class SiteController {
       );
     }
     const router = this.router;
-    this.configuredProblem = undefined;
-    this.resolvedProblem = undefined;
     if (active.spec.ha) log.warn(`site "${active.metadata.name}": HA is not supported on this platform; ignored`);
 
+    await this.step("Site", "configuring link access", () => this.configureAccess(active, router));
+    await this.step("AccessGrant", "updating access grants", async () => this.grants.sync(this.list("AccessGrant"), await this.runtimeMap("AccessGrant")));
+    await this.step("AccessToken", "updating access tokens", async () => this.tokens.sync(this.list("AccessToken"), await this.runtimeMap("AccessToken")));
+    await this.step("Link", "configuring links", () => {
+      const secrets = new Map(this.list("Secret").map((s) => [s.metadata.name, s]));
+      this.linkPlan = planLinks(this.list("Link"), secrets);
+      router.setOutgoingLinks(this.linkPlan.configs);
+    });
+    await this.step("Listener", "configuring listeners", () => {
+      this.listenerPlan = planListeners(this.list("Listener"));
+      router.setListeners(this.listenerPlan.configs);
+    });
+    await this.step("Connector", "configuring connectors", () => {
+      this.connectorPlan = planConnectors(this.list("Connector"));
+      router.setConnectors(this.connectorPlan.configs);
+    });
+  }
+
+  /** The site's CAs and server certificates, the link server and the grant server. */
+  private async configureAccess(active: Site, router: Router): Promise<void> {
+    this.configuredProblem = undefined;
+    this.resolvedProblem = undefined;
     this.siteCa = (await ensureCA(this.store.paths.issuer(SITE_CA), `${active.metadata.name} site CA`)).credentials;
     const plan = planAccess(active, this.list("RouterAccess"));
     this.plan = plan;
@@ -238,17 +321,6 @@ export class SiteController {
       await this.grantServer.close();
       this.grantCa = await loadCredentials(this.store.paths.issuer(GRANT_CA));
     }
-
-    this.grants.sync(this.list("AccessGrant"), await this.runtimeMap("AccessGrant"));
-    this.tokens.sync(this.list("AccessToken"), await this.runtimeMap("AccessToken"));
-
-    const secrets = new Map(this.list("Secret").map((s) => [s.metadata.name, s]));
-    this.linkPlan = planLinks(this.list("Link"), secrets);
-    router.setOutgoingLinks(this.linkPlan.configs);
-    this.listenerPlan = planListeners(this.list("Listener"));
-    router.setListeners(this.listenerPlan.configs);
-    this.connectorPlan = planConnectors(this.list("Connector"));
-    router.setConnectors(this.connectorPlan.configs);
   }
 
   private async deactivate(): Promise<void> {
@@ -280,7 +352,7 @@ export class SiteController {
         const status = siteStatus(
           this.conditions.get(key),
           {
-            ...(this.configuredProblem ? { configuredProblem: this.configuredProblem } : {}),
+            ...(this.siteProblem() ? { configuredProblem: this.siteProblem() } : {}),
             running: this.router !== undefined,
             linkAccess: linkAccessEnabled(site) && !site.spec.edge,
             ...(this.plan ? { plan: this.plan } : {}),
@@ -301,7 +373,7 @@ export class SiteController {
 
     for (const link of this.list("Link")) {
       const key = resourceKey("Link", link.metadata.name);
-      const problem = noSite ? "No active site in namespace" : this.linkPlan.problems.get(link.metadata.name);
+      const problem = noSite ? "No active site in namespace" : (this.failures.get("Link") ?? this.linkPlan.problems.get(link.metadata.name));
       const status = linkStatus(this.conditions.get(key), problem, routerStatus?.outgoing.find((o) => o.name === link.metadata.name), now);
       this.conditions.set(key, status.conditions ?? []);
       write(link, { ...status });
@@ -309,7 +381,7 @@ export class SiteController {
 
     for (const listener of this.list("Listener")) {
       const key = resourceKey("Listener", listener.metadata.name);
-      const problem = noSite ? "No active site" : this.listenerPlan.problems.get(listener.metadata.name);
+      const problem = noSite ? "No active site" : (this.failures.get("Listener") ?? this.listenerPlan.problems.get(listener.metadata.name));
       const status = listenerStatus(this.conditions.get(key), problem, routerStatus?.listeners.find((l) => l.name === listener.metadata.name), now);
       this.conditions.set(key, status.conditions ?? []);
       write(listener, { ...status });
@@ -317,7 +389,7 @@ export class SiteController {
 
     for (const connector of this.list("Connector")) {
       const key = resourceKey("Connector", connector.metadata.name);
-      const problem = noSite ? "No active site" : this.connectorPlan.problems.get(connector.metadata.name);
+      const problem = noSite ? "No active site" : (this.failures.get("Connector") ?? this.connectorPlan.problems.get(connector.metadata.name));
       const status = connectorStatus(this.conditions.get(key), problem, routerStatus?.connectors.find((c) => c.name === connector.metadata.name), now);
       this.conditions.set(key, status.conditions ?? []);
       write(connector, { ...status });
@@ -329,13 +401,13 @@ export class SiteController {
     }
 
     for (const token of this.list("AccessToken")) {
-      write(token, this.tokens.status(token.metadata.name, now) as Record<string, unknown> | undefined);
+      write(token, withFailure(this.tokens.status(token.metadata.name, now), this.failures.get("AccessToken"), now) as Record<string, unknown> | undefined);
     }
 
     for (const access of this.list("RouterAccess")) {
       const key = resourceKey("RouterAccess", access.metadata.name);
       const problems: Array<[string, string | undefined]> = [
-        [ConditionType.Configured, noSite ? "No active site" : this.configuredProblem],
+        [ConditionType.Configured, noSite ? "No active site" : this.siteProblem()],
         [ConditionType.Resolved, this.resolvedProblem ?? (this.plan && this.active && linkAccessEnabled(this.active) ? undefined : "Link access is not enabled")],
       ];
       const status = this.simpleStatus(key, problems, requiredConditions("RouterAccess"), now);
@@ -368,13 +440,21 @@ export class SiteController {
     return this.writer.write("AccessGrant", name, () => {
       const input = this.list("AccessGrant").find((g) => g.metadata.name === name);
       const url = this.grantUrl(name);
-      return this.grants.runtimeResource(name, {
+      const grant = this.grants.runtimeResource(name, {
         ...(url ? { url } : {}),
         ...(this.grantCa && url ? { ca: this.grantCa.cert } : {}),
         linkAccess: !!this.active && linkAccessEnabled(this.active) && !this.active.spec.edge,
         ...(input?.metadata.generation !== undefined ? { generation: input.metadata.generation } : {}),
       });
+      const failure = this.failures.get("AccessGrant");
+      return grant && failure ? { ...grant, status: withFailure(grant.status, failure, new Date().toISOString()) } : grant;
     });
+  }
+
+  /** Why the site is not configured: its own settings, or a failure while applying them. */
+  private siteProblem(): string | undefined {
+    const problems = [this.configuredProblem, this.failures.get("Site")].filter((p): p is string => !!p);
+    return problems.length > 0 ? problems.join("; ") : undefined;
   }
 
   private grantUrl(name: string): string | undefined {
