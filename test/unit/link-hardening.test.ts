@@ -298,7 +298,8 @@ describe("link port: authenticated links", () => {
     await until("the link to come up", 2_000, () => recorder.sessions.some((s) => s.state === "up"));
     const started = Date.now();
     await within(DEAD_AFTER_MS + 2_000, "the heartbeat closing the silent link", closed(socket));
-    assert.ok(Date.now() - started <= 3_000 + 200, `closed after ${Date.now() - started} ms`);
+    // The bound is 3 s (DEAD_AFTER_MS plus one 500 ms tick); the rest is slack for a loaded machine.
+    assert.ok(Date.now() - started <= 3_000 + 500, `closed after ${Date.now() - started} ms`);
     assert.match(recorder.down.at(-1)?.reason ?? "", /^no heartbeat from the remote site for \d s$/);
   });
 
