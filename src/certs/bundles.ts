@@ -48,7 +48,8 @@ export async function ensureCA(dir: string, commonName: string): Promise<{ crede
 
 /**
  * Loads a leaf certificate, issuing a new one when it is missing, signed by another CA, for
- * other hosts or another name, expired or close to expiry.
+ * other hosts, another name or another site id (or none where one is wanted), expired or close
+ * to expiry.
  */
 export async function ensureLeaf(
   dir: string,
@@ -67,6 +68,7 @@ function leafMatches(existing: Credentials, issuer: Credentials, request: Certif
     if (!isIssuedBy(existing.cert, issuer.cert) || !isCurrent(existing.cert, RENEW_BEFORE_MS)) return false;
     const info = describeCertificate(existing.cert);
     if (info.commonName !== request.commonName) return false;
+    if (info.siteId !== request.siteId) return false;
     const want = new Set(uniqueHosts(request.hosts ?? []));
     const have = new Set(uniqueHosts(info.hosts));
     return want.size === have.size && [...want].every((h) => have.has(h));

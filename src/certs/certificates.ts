@@ -7,6 +7,7 @@ import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 import { isIP } from "node:net";
 import { randomBytes, webcrypto, X509Certificate } from "node:crypto";
+import { certificateSiteIds, siteIdUri } from "./site-id.js";
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
@@ -31,6 +32,8 @@ export interface CertificateRequest {
   /** DNS names and IP addresses; each goes in as the SAN type it is. */
   hosts?: string[];
   usage: CertificateUsage;
+  /** The site this certificate speaks for, carried as a SAN URI `urn:skupper:site:<id>`. */
+  siteId?: string;
   validityDays?: number;
   /** Overrides, for tests that need certificates outside their validity period. */
   notBefore?: Date;
@@ -98,14 +101,9 @@ export async function issueCertificate(issuer: Credentials, request: Certificate
     new x509.ExtendedKeyUsageExtension([request.usage === "server" ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth], false),
     await x509.AuthorityKeyIdentifierExtension.create(issuerCert, false),
   ];
-  if (hosts.length > 0) {
-    extensions.push(
-      new x509.SubjectAlternativeNameExtension(
-        hosts.map((host) => (isIP(host) ? { type: "ip" as const, value: host } : { type: "dns" as const, value: host })),
-        false,
-      ),
-    );
-  }
+  const names: Array<{ type: "ip" | "dns" | "url"; value: string }> = hosts.map((host) => (isIP(host) ? { type: "ip" as const, value: host } : { type: "dns" as const, value: host }));
+  if (request.siteId !== undefined) names.push({ type: "url", value: siteIdUri(request.siteId) });
+  if (names.length > 0) extensions.push(new x509.SubjectAlternativeNameExtension(names, false));
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serialNumber(),
     subject: distinguishedName(request.commonName),
@@ -142,6 +140,8 @@ export function canonicalHost(raw: string): string {
 export interface CertificateInfo {
   commonName: string;
   hosts: string[];
+  /** The site named by a `urn:skupper:site:` SAN URI, if exactly one is. */
+  siteId?: string;
   notBefore: Date;
   notAfter: Date;
   isCA: boolean;
@@ -157,9 +157,11 @@ export function describeCertificate(pem: string): CertificateInfo {
     .split(/,\s*/)
     .map((entry) => /^(?:DNS|IP Address):(.*)$/.exec(entry)?.[1])
     .filter((h): h is string => h !== undefined && h !== "");
+  const siteIds = certificateSiteIds(cert);
   return {
     commonName: cn,
     hosts,
+    ...(siteIds.length === 1 ? { siteId: siteIds[0] as string } : {}),
     notBefore: new Date(cert.validFrom),
     notAfter: new Date(cert.validTo),
     isCA: cert.ca,

@@ -4,3 +4,4 @@ export * from "./files.js";
 export * from "./backoff.js";
 export * from "./log.js";
 export * from "./version.js";
+export * from "./connection-limiter.js";

@@ -19,7 +19,7 @@ import {
   type ResourceByKind,
   type Site,
 } from "../api/index.js";
-import { ensureCA, ensureLeaf, canonicalHost, loadCredentials, type Credentials } from "../certs/index.js";
+import { ensureCA, ensureLeaf, canonicalHost, isValidSiteId, loadCredentials, type Credentials } from "../certs/index.js";
 import { Backoff } from "../common/backoff.js";
 import { readFileIfExists, writeFileAtomic } from "../common/files.js";
 import { logger } from "../common/log.js";
@@ -290,7 +290,7 @@ export class SiteController {
 
     if (linkAccess && problems.length === 0) {
       const hosts = certificateHosts(plan);
-      const server = (await ensureLeaf(this.store.paths.cert(SITE_SERVER), this.siteCa, { commonName: "skupper-router", hosts, usage: "server" })).credentials;
+      const server = (await ensureLeaf(this.store.paths.cert(SITE_SERVER), this.siteCa, { commonName: "skupper-router", hosts, usage: "server", siteId: (this.state as SiteState).siteId })).credentials;
       this.grantCa = (await ensureCA(this.store.paths.issuer(GRANT_CA), "skupper grant server CA")).credentials;
       const grantServerCert = (await ensureLeaf(this.store.paths.cert(GRANT_SERVER), this.grantCa, { commonName: "skupper-grant-server", hosts, usage: "server" })).credentials;
       const linkServer = await router.setLinkServer({
@@ -544,6 +544,7 @@ export class SiteController {
       port: plan.linkPort,
       siteId,
       siteName: site.metadata.name,
+      ...(request.siteId !== undefined && isValidSiteId(request.siteId) ? { clientSiteId: request.siteId } : {}),
     });
     log.info(`issuing link credentials "${request.name}" for grant ${grant.name} to ${request.siteName ?? request.subject}`);
     return toYamlDocuments([secret, link]);

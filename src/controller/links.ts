@@ -30,6 +30,11 @@ export interface LinkBundleRequest {
   /** This (the issuing) site, recorded on the Link for the connecting site. */
   siteId: string;
   siteName: string;
+  /**
+   * The connecting site, when known (a redemption names it): its certificate then carries this
+   * id, and the link may announce no other. `skupper link generate` cannot know it.
+   */
+  clientSiteId?: string;
   cost?: number;
 }
 
@@ -39,7 +44,11 @@ export interface LinkBundleRequest {
  */
 export async function issueLinkBundle(siteCa: Credentials, request: LinkBundleRequest): Promise<{ link: Link; secret: Secret }> {
   const secretName = request.secretName ?? request.name;
-  const client = await issueCertificate(siteCa, { commonName: request.subject, usage: "client" });
+  const client = await issueCertificate(siteCa, {
+    commonName: request.subject,
+    usage: "client",
+    ...(request.clientSiteId !== undefined ? { siteId: request.clientSiteId } : {}),
+  });
   const secret: Secret = {
     apiVersion: "v1",
     kind: "Secret",
@@ -96,7 +105,8 @@ export function planLinks(links: Link[], secrets: Map<string, Secret>): LinkPlan
       problems.set(name, `the link has no "inter-router" endpoint`);
       continue;
     }
-    configs.push({ name, endpoints, cost: linkCost(link), credentials });
+    const remoteSiteId = link.metadata.annotations?.[Annotation.remoteSiteId];
+    configs.push({ name, endpoints, cost: linkCost(link), credentials, ...(remoteSiteId ? { remoteSiteId } : {}) });
   }
   return { configs, problems };
 }

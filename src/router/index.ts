@@ -10,7 +10,8 @@ export type {
   LinkServerStatus,
   NetworkSite,
 } from "./router.js";
-export type { OutgoingLinkConfig, LinkServerConfig, LinkEndpoint, TlsCredentials, LinkState } from "./links.js";
+export type { OutgoingLinkConfig, LinkServerConfig, LinkServerLimits, LinkEndpoint, TlsCredentials, LinkState } from "./links.js";
+export { DEFAULT_LINK_SERVER_LIMITS } from "./links.js";
 export type { ListenerConfig, ConnectorConfig } from "./services.js";
 export type { LinkStateAdvert } from "./routing.js";
 export { LinkStateDatabase } from "./routing.js";

@@ -4,12 +4,14 @@
  * only).
  */
 import { X509Certificate } from "node:crypto";
-import { isIP } from "node:net";
+import net, { isIP } from "node:net";
 import tls from "node:tls";
 import { Backoff } from "../common/backoff.js";
+import { UnauthenticatedConnectionLimiter, type PendingConnection } from "../common/connection-limiter.js";
 import { logger } from "../common/log.js";
 import { describeLinkFailure, type LinkFailure } from "./errors.js";
-import type { LinkSession } from "./session.js";
+import { peerCertificate, type PeerCertificate } from "./identity.js";
+import { DEFAULT_HELLO_TIMEOUT_MS, type LinkSession } from "./session.js";
 
 const log = logger("link");
 
@@ -36,13 +38,15 @@ export interface OutgoingLinkConfig {
   endpoints: LinkEndpoint[];
   cost: number;
   credentials: TlsCredentials;
+  /** The site this link must reach (the Link's `skupper.io/remote-site-id`), if known. */
+  remoteSiteId?: string;
 }
 
 export type LinkState = "connecting" | "up" | "error";
 
 export interface DialerHost {
   /** Wraps a connected TLS socket in a session owned by the router. */
-  startSession(socket: tls.TLSSocket, dialer: LinkDialer): LinkSession;
+  startSession(socket: tls.TLSSocket, dialer: LinkDialer, serverCertificate: PeerCertificate | undefined): LinkSession;
   dialerChanged(dialer: LinkDialer): void;
 }
 
@@ -79,6 +83,7 @@ export class LinkDialer {
       previous.credentials.ca === config.credentials.ca &&
       previous.credentials.cert === config.credentials.cert &&
       previous.credentials.key === config.credentials.key &&
+      previous.remoteSiteId === config.remoteSiteId &&
       JSON.stringify(previous.endpoints) === JSON.stringify(config.endpoints);
     if (sameTransport) {
       if (previous.cost !== config.cost) this.session?.updateCost(config.cost);
@@ -155,7 +160,7 @@ export class LinkDialer {
         socket.destroy();
         return;
       }
-      this.session = this.host.startSession(socket, this);
+      this.session = this.host.startSession(socket, this, peerCertificate(socket));
     });
   }
 
@@ -200,80 +205,180 @@ function certificateExpiry(pem: string): number | undefined {
   }
 }
 
+/** How long, and how many, connections to the link port may stay unauthenticated. */
+export interface LinkServerLimits {
+  /** From TCP accept to the end of the TLS handshake. */
+  handshakeTimeoutMs: number;
+  /** From the end of the TLS handshake to the peer's accepted HELLO. */
+  helloTimeoutMs: number;
+  /** Connections accepted but not yet through HELLO; past it the oldest is closed to make room. */
+  maxUnauthenticatedConnections: number;
+}
+
+export const DEFAULT_LINK_SERVER_LIMITS: Readonly<LinkServerLimits> = Object.freeze({
+  handshakeTimeoutMs: 10_000,
+  helloTimeoutMs: DEFAULT_HELLO_TIMEOUT_MS,
+  maxUnauthenticatedConnections: 64,
+});
+
 export interface LinkServerConfig {
   host?: string;
   port: number;
   /** Server certificate and key; `ca` is the site CA that client certificates must chain to. */
   credentials: TlsCredentials;
+  /** Defaults: DEFAULT_LINK_SERVER_LIMITS. */
+  limits?: Partial<LinkServerLimits>;
+}
+
+/** What the link server hands over with a connection that finished its TLS handshake. */
+export interface IncomingConnection {
+  /** The client certificate, for binding the site id its HELLO announces. */
+  certificate: PeerCertificate | undefined;
+  helloTimeoutMs: number;
+  /** To be called once the peer's HELLO is accepted: the connection stops counting as unauthenticated. */
+  authenticated(): void;
 }
 
 export interface LinkServerHost {
-  acceptSession(socket: tls.TLSSocket): void;
+  acceptSession(socket: tls.TLSSocket, incoming: IncomingConnection): void;
 }
 
-/** Accepts incoming links. Only clients with a certificate from the site CA get through. */
+/**
+ * Accepts incoming links. Only clients with a certificate from the site CA get through, and no
+ * client holds a connection longer than the limits allow before its HELLO is accepted.
+ */
 export class LinkServer {
-  private server: tls.Server | undefined;
+  /** Accepts TCP and applies the limits before any TLS work; hands admitted sockets to `tlsServer`. */
+  private front: net.Server | undefined;
+  private tlsServer: tls.Server | undefined;
+  private limiter: UnauthenticatedConnectionLimiter | undefined;
+  /** Admitted sockets still in the TLS handshake, by remote address and port. */
+  private readonly handshaking = new Map<string, PendingConnection>();
   private config: LinkServerConfig | undefined;
+  private limits: LinkServerLimits = { ...DEFAULT_LINK_SERVER_LIMITS };
   private rejections = 0;
 
   constructor(private readonly host: LinkServerHost) {}
 
   get listening(): boolean {
-    return this.server?.listening ?? false;
+    return this.front?.listening ?? false;
+  }
+
+  /** The bound port, once listening (useful with port 0). */
+  get port(): number | undefined {
+    const address = this.front?.address();
+    return address && typeof address === "object" ? address.port : undefined;
+  }
+
+  /** Connections accepted and not yet through HELLO. */
+  get unauthenticatedConnections(): number {
+    return this.limiter?.pending ?? 0;
   }
 
   /** Binds (or rebinds) as configured. Rejects with the bind error, e.g. EADDRINUSE. */
   async configure(config: LinkServerConfig): Promise<void> {
     const previous = this.config;
-    if (this.server && previous && previous.port === config.port && previous.host === config.host) {
+    const limits: LinkServerLimits = { ...DEFAULT_LINK_SERVER_LIMITS, ...config.limits };
+    const sameBinding =
+      previous !== undefined &&
+      previous.port === config.port &&
+      previous.host === config.host &&
+      JSON.stringify(limits) === JSON.stringify(this.limits);
+    if (this.front && this.tlsServer && sameBinding) {
       if (
         previous.credentials.cert !== config.credentials.cert ||
         previous.credentials.key !== config.credentials.key ||
         previous.credentials.ca !== config.credentials.ca
       ) {
-        this.server.setSecureContext(secureContextOptions(config.credentials));
+        this.tlsServer.setSecureContext(secureContextOptions(config.credentials));
         this.config = config;
       }
       return;
     }
     await this.close();
-    const server = tls.createServer({
+    const tlsServer = tls.createServer({
       ...secureContextOptions(config.credentials),
       requestCert: true,
       rejectUnauthorized: true,
-      handshakeTimeout: CONNECT_TIMEOUT_MS,
+      // Node's own timer is an idle timer and, with a 'tlsClientError' listener, does not close the
+      // socket; the limiter's deadline below is absolute and does.
+      handshakeTimeout: limits.handshakeTimeoutMs,
       highWaterMark: LINK_HIGH_WATER_MARK,
       ALPNProtocols: [LINK_ALPN],
     } as tls.TlsOptions);
-    server.on("secureConnection", (socket: tls.TLSSocket) => this.host.acceptSession(socket));
-    server.on("tlsClientError", (err, socket) => {
-      // One line per rejected client, but not a flood from a scanner.
-      if (this.rejections++ < 20 || this.rejections % 100 === 0) {
-        log.warn(`rejected a link connection from ${socket.remoteAddress}: ${err.message}`);
+    const limiter = new UnauthenticatedConnectionLimiter(
+      { maxConnections: limits.maxUnauthenticatedConnections, timeoutMs: limits.handshakeTimeoutMs },
+      {
+        evicted: (socket, reason) => this.reportRejection(`closed a link connection from ${socket.remoteAddress}: ${reason}`),
+        expired: (socket, reason) => this.reportRejection(`closed a link connection from ${socket.remoteAddress}: ${reason}`),
+      },
+    );
+    const front = net.createServer((socket) => {
+      const pending = limiter.admit(socket, `the TLS handshake did not finish within ${seconds(limits.handshakeTimeoutMs)}`);
+      const key = remoteKey(socket);
+      this.handshaking.set(key, pending);
+      socket.once("close", () => {
+        if (this.handshaking.get(key) === pending) this.handshaking.delete(key);
+      });
+      tlsServer.emit("connection", socket);
+    });
+    tlsServer.on("secureConnection", (socket: tls.TLSSocket) => {
+      const key = remoteKey(socket);
+      const pending = this.handshaking.get(key);
+      this.handshaking.delete(key);
+      if (!pending) {
+        socket.destroy();
+        return;
       }
+      pending.restartDeadline(limits.helloTimeoutMs, `the link handshake (HELLO) did not complete within ${seconds(limits.helloTimeoutMs)}`);
+      this.host.acceptSession(socket, {
+        certificate: peerCertificate(socket),
+        helloTimeoutMs: limits.helloTimeoutMs,
+        authenticated: () => pending.authenticated(),
+      });
+    });
+    tlsServer.on("tlsClientError", (err, socket) => {
+      this.reportRejection(`rejected a link connection from ${socket.remoteAddress}: ${err.message}`);
+      socket.destroy();
     });
     await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen({ port: config.port, ...(config.host ? { host: config.host } : {}), backlog: 511 }, () => {
-        server.removeListener("error", reject);
+      front.once("error", reject);
+      front.listen({ port: config.port, ...(config.host ? { host: config.host } : {}), backlog: 511 }, () => {
+        front.removeListener("error", reject);
         resolve();
       });
     });
-    server.on("error", (err) => log.error(`link server: ${err.message}`));
-    this.server = server;
+    front.on("error", (err) => log.error(`link server: ${err.message}`));
+    this.front = front;
+    this.tlsServer = tlsServer;
+    this.limiter = limiter;
+    this.limits = limits;
     this.config = config;
   }
 
   async close(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
+    const front = this.front;
+    this.front = undefined;
+    this.tlsServer = undefined;
     this.config = undefined;
-    if (!server) return;
+    if (!front) return;
     // Stops accepting at once and frees the port. Not awaited: 'close' waits for every accepted
     // connection to end, and the links already up are the router's to keep or shut down.
-    server.close();
+    front.close();
   }
+
+  /** One line per rejected client, but not a flood from a scanner: the first 20, then every 100th. */
+  private reportRejection(message: string): void {
+    if (this.rejections++ < 20 || this.rejections % 100 === 0) log.warn(message);
+  }
+}
+
+function remoteKey(socket: net.Socket): string {
+  return `${socket.remoteAddress}|${socket.remotePort}`;
+}
+
+function seconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
 }
 
 /**

@@ -1,16 +1,19 @@
 /**
  * A stream relayed through an intermediate router: two stream ends on two links, each
- * forwarding what the other receives. Data waits here only while the next hop has no credit,
- * and credit is returned upstream as data moves on, so a relay holds at most one window per
- * direction and never stops reading its links.
+ * forwarding what the other receives. Data waits here while the next hop has no credit or its
+ * link's write buffer is full, and credit is returned upstream only as data moves on, so a relay
+ * holds at most one window per direction, never stops reading its links, and cannot be made to
+ * fill a link socket that its peer does not read (whatever credit that peer grants).
  */
 import { ResetCode, WINDOW_UPDATE_THRESHOLD } from "./frames.js";
+import type { LinkWaiter } from "./session.js";
 import { StreamEndpoint } from "./stream.js";
 
-export class RelayEnd extends StreamEndpoint {
+export class RelayEnd extends StreamEndpoint implements LinkWaiter {
   other!: RelayEnd;
   /** Data received on `other` waiting for credit on this end. */
   private queue: Buffer[] = [];
+  private waitingForLink = false;
   private finQueued = false;
   /** Bytes forwarded from this end's input but not yet credited back to its sender. */
   private uncredited = 0;
@@ -38,7 +41,7 @@ export class RelayEnd extends StreamEndpoint {
   override onData(chunk: Buffer): void {
     const out = this.other;
     if (out.closed) return;
-    if (out.queue.length === 0 && out.sendCredit >= chunk.length) {
+    if (out.queue.length === 0 && out.sendCredit >= chunk.length && !out.session?.blocked) {
       out.sendData(chunk);
       this.forwarded(chunk.length);
       return;
@@ -48,6 +51,11 @@ export class RelayEnd extends StreamEndpoint {
   }
 
   override onWindow(): void {
+    this.drain();
+  }
+
+  resumeFromLink(): void {
+    this.waitingForLink = false;
     this.drain();
   }
 
@@ -62,6 +70,8 @@ export class RelayEnd extends StreamEndpoint {
   override onReset(code: number, message: string): void {
     this.queue = [];
     this.other.queue = [];
+    if (this.waitingForLink) this.session?.cancelWait(this);
+    if (this.other.waitingForLink) this.other.session?.cancelWait(this.other);
     this.other.sendReset(code, message);
     this.markDone();
     this.other.markDone();
@@ -71,9 +81,16 @@ export class RelayEnd extends StreamEndpoint {
     this.onReset(ResetCode.LinkLost, reason);
   }
 
-  /** Sends queued data as far as credit allows. */
+  /** Sends queued data as far as credit and the link's write buffer allow. */
   private drain(): void {
     while (this.queue.length > 0 && this.sendCredit > 0 && !this.closed) {
+      if (this.session?.blocked) {
+        if (!this.waitingForLink) {
+          this.waitingForLink = true;
+          this.session.waitForDrain(this);
+        }
+        return;
+      }
       const head = this.queue[0] as Buffer;
       if (head.length <= this.sendCredit) {
         this.queue.shift();

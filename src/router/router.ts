@@ -8,9 +8,19 @@ import type tls from "node:tls";
 import { logger } from "../common/log.js";
 import { SocketBridge, resetSocket, type BridgeOwner } from "./bridge.js";
 import { ResetCode } from "./frames.js";
-import { LinkDialer, LinkServer, type DialerHost, type LinkServerConfig, type LinkServerHost, type LinkState, type OutgoingLinkConfig } from "./links.js";
+import { IncomingIdentities, outgoingIdentityCheck, type PeerCertificate } from "./identity.js";
+import {
+  LinkDialer,
+  LinkServer,
+  type DialerHost,
+  type IncomingConnection,
+  type LinkServerConfig,
+  type LinkServerHost,
+  type LinkState,
+  type OutgoingLinkConfig,
+} from "./links.js";
 import { RelayEnd } from "./relay.js";
-import { LinkStateDatabase, parseAdvert, type LinkStateAdvert, type RouteTable } from "./routing.js";
+import { LinkStateDatabase, type LinkStateAdvert, type RouteTable } from "./routing.js";
 import {
   connectBackend,
   LocalConnector,
@@ -117,6 +127,7 @@ export class Router implements SessionOwner, DialerHost, LinkServerHost, Listene
   private readonly dialers = new Map<string, LinkDialer>();
   private readonly dialerOf = new Map<LinkSession, LinkDialer>();
   private readonly linkServer = new LinkServer(this);
+  private readonly incomingIdentities = new IncomingIdentities();
   private linkServerStatus: LinkServerStatus = { state: "disabled", message: "Link access is not enabled" };
   private readonly listeners = new Map<string, ServiceListener>();
   private readonly connectors = new Map<string, LocalConnector>();
@@ -151,6 +162,11 @@ export class Router implements SessionOwner, DialerHost, LinkServerHost, Listene
 
   get siteId(): string {
     return this.identity.siteId;
+  }
+
+  /** The port the link server is bound to, while it listens. */
+  get linkServerPort(): number | undefined {
+    return this.linkServer.port;
   }
 
   // ---- configuration ----
@@ -350,13 +366,8 @@ export class Router implements SessionOwner, DialerHost, LinkServerHost, Listene
     this.notifyChange();
   }
 
-  linkState(session: LinkSession, payload: unknown): void {
-    if (!Array.isArray(payload)) throw new Error("link-state payload is not a list");
-    const accepted: LinkStateAdvert[] = [];
-    for (const item of payload) {
-      const advert = parseAdvert(item);
-      if (this.db.accept(advert)) accepted.push(advert);
-    }
+  linkState(session: LinkSession, adverts: LinkStateAdvert[]): void {
+    const accepted = adverts.filter((advert) => this.db.accept(advert));
     if (accepted.length === 0) return;
     for (const set of this.peers.values()) {
       for (const other of set) if (other !== session) other.sendLinkState(accepted);
@@ -385,8 +396,11 @@ export class Router implements SessionOwner, DialerHost, LinkServerHost, Listene
 
   // ---- DialerHost / LinkServerHost ----
 
-  startSession(socket: tls.TLSSocket, dialer: LinkDialer): LinkSession {
-    const session = new LinkSession(socket, "dialer", { ...this.hello(), linkName: dialer.name, cost: dialer.config.cost }, this, dialer.name);
+  startSession(socket: tls.TLSSocket, dialer: LinkDialer, serverCertificate: PeerCertificate | undefined): LinkSession {
+    const identity = outgoingIdentityCheck(serverCertificate, dialer.config.remoteSiteId);
+    const session = new LinkSession(socket, "dialer", { ...this.hello(), linkName: dialer.name, cost: dialer.config.cost }, this, dialer.name, {
+      ...(identity ? { identity } : {}),
+    });
     this.dialerOf.set(session, dialer);
     session.start();
     return session;
@@ -396,12 +410,17 @@ export class Router implements SessionOwner, DialerHost, LinkServerHost, Listene
     this.notifyChange();
   }
 
-  acceptSession(socket: tls.TLSSocket): void {
+  acceptSession(socket: tls.TLSSocket, incoming: IncomingConnection): void {
     if (this.closed) {
       socket.destroy();
       return;
     }
-    const session = new LinkSession(socket, "acceptor", this.hello(), this, `incoming from ${socket.remoteAddress}`);
+    const identity = this.incomingIdentities.checkFor(incoming.certificate);
+    const session = new LinkSession(socket, "acceptor", this.hello(), this, `incoming from ${socket.remoteAddress}`, {
+      ...(identity ? { identity } : {}),
+      helloTimeoutMs: incoming.helloTimeoutMs,
+      onHandshakeComplete: incoming.authenticated,
+    });
     this.acceptorSessions.add(session);
     session.start();
   }

@@ -160,6 +160,12 @@ function sameRecord(a: Record<string, number>, b: Record<string, number>): boole
 }
 
 /** Validates an advert received from the network; throws with the reason when it is malformed. */
+/** A LINK_STATE payload (already JSON-decoded): a list of adverts, each valid, or an error. */
+export function parseLinkStateUpdate(payload: unknown): LinkStateAdvert[] {
+  if (!Array.isArray(payload)) throw new Error("link-state payload is not a list");
+  return payload.map(parseAdvert);
+}
+
 export function parseAdvert(value: unknown): LinkStateAdvert {
   if (typeof value !== "object" || value === null) throw new Error("advert is not an object");
   const v = value as Record<string, unknown>;

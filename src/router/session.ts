@@ -16,6 +16,8 @@ import {
   STREAM_WINDOW,
   type FrameHandler,
 } from "./frames.js";
+import type { PeerIdentityCheck } from "./identity.js";
+import { parseLinkStateUpdate, type LinkStateAdvert } from "./routing.js";
 import type { OpenRequest, StreamEndpoint } from "./stream.js";
 
 const log = logger("link");
@@ -24,8 +26,20 @@ const log = logger("link");
 const HEARTBEAT_TICK_MS = 500;
 const PING_INTERVAL_MS = 1000;
 /** A peer silent for this long is dead (the issue bound is 3 s; one tick of slack is inside it). */
-const DEAD_AFTER_MS = 2500;
-const HELLO_TIMEOUT_MS = 10_000;
+export const DEAD_AFTER_MS = 2500;
+export const DEFAULT_HELLO_TIMEOUT_MS = 10_000;
+/** Our PINGs carry 8 bytes; a little room is left for later versions, no more. */
+export const MAX_PING_PAYLOAD = 64;
+/**
+ * Replies to the peer's control frames (PONG, RESET refusing an OPEN) that may wait unsent. A peer
+ * that keeps asking without reading the answers is dropped past this.
+ */
+export const MAX_QUEUED_CONTROL_REPLY_BYTES = 256 * 1024;
+/**
+ * Bytes that may wait unsent on the link socket. Writers of stream data stop at the link's
+ * high-water mark (1 MiB) and wait for 'drain', so only a peer that does not read gets here.
+ */
+export const MAX_UNSENT_LINK_BYTES = 32 * 1024 * 1024;
 /** Data frames up to this size may skip the batching wait (see writeData). */
 const DIRECT_WRITE_MAX = 4096;
 
@@ -47,7 +61,17 @@ export interface SessionOwner {
   sessionDown(session: LinkSession, reason: string, wasUp: boolean): void;
   sessionUpdated(session: LinkSession): void;
   incomingStream(session: LinkSession, id: number, request: OpenRequest): void;
-  linkState(session: LinkSession, payload: unknown): void;
+  /** A LINK_STATE frame, already parsed and validated. */
+  linkState(session: LinkSession, adverts: LinkStateAdvert[]): void;
+}
+
+export interface SessionOptions {
+  /** Checks the site id the peer announces against its certificate; absent, any id is taken. */
+  identity?: PeerIdentityCheck;
+  /** Default DEFAULT_HELLO_TIMEOUT_MS. */
+  helloTimeoutMs?: number;
+  /** Called once, when the peer's first HELLO has been accepted. */
+  onHandshakeComplete?: () => void;
 }
 
 /** Something paused because the link's write buffer is full. */
@@ -79,6 +103,8 @@ export class LinkSession implements Flushable, FrameHandler {
   private lastPingAt = 0;
   private heartbeat: NodeJS.Timeout | undefined;
   private helloTimer: NodeJS.Timeout | undefined;
+  /** Bytes of control replies handed to the socket and not yet written out by it. */
+  private queuedControlReplyBytes = 0;
 
   constructor(
     readonly socket: TLSSocket,
@@ -87,6 +113,7 @@ export class LinkSession implements Flushable, FrameHandler {
     private readonly owner: SessionOwner,
     /** For logs: link name (dialer) or remote address (acceptor). */
     readonly label: string,
+    private readonly options: SessionOptions = {},
   ) {
     this.nextId = role === "dialer" ? 1 : 2;
     this.parser = new FrameParser(this);
@@ -107,7 +134,10 @@ export class LinkSession implements Flushable, FrameHandler {
     });
     socket.on("close", () => this.close("connection closed"));
     this.sendHello();
-    this.helloTimer = setTimeout(() => this.close("the remote site did not complete the link handshake in time"), HELLO_TIMEOUT_MS);
+    this.helloTimer = setTimeout(
+      () => this.close("the remote site did not complete the link handshake in time"),
+      this.options.helloTimeoutMs ?? DEFAULT_HELLO_TIMEOUT_MS,
+    );
     this.helloTimer.unref();
     this.heartbeat = setInterval(() => this.tick(), HEARTBEAT_TICK_MS);
     this.heartbeat.unref();
@@ -149,7 +179,7 @@ export class LinkSession implements Flushable, FrameHandler {
 
   /** Refuses an OPEN that no endpoint was attached to. */
   refuse(id: number, code: number, message: string): void {
-    this.writeFrame(FrameType.Reset, id, resetPayload(code, message));
+    this.writeControlReply(FrameType.Reset, id, resetPayload(code, message));
   }
 
   writeData(endpoint: StreamEndpoint, chunk: Buffer): void {
@@ -226,6 +256,10 @@ export class LinkSession implements Flushable, FrameHandler {
     if (!this.corked) return;
     this.corked = false;
     this.socket.uncork();
+    const unsent = this.socket.writableLength;
+    if (unsent > MAX_UNSENT_LINK_BYTES) {
+      this.dropPeer(`the remote site does not read from the link: ${unsent} bytes are waiting to be sent (limit ${MAX_UNSENT_LINK_BYTES})`);
+    }
   }
 
   // ---- FrameHandler ----
@@ -294,20 +328,34 @@ export class LinkSession implements Flushable, FrameHandler {
   // ---- internals ----
 
   private onControlFrame(type: number, payload: Buffer): void {
+    if (this.state !== "up" && type !== FrameType.Hello && type !== FrameType.GoAway) {
+      // Nothing else is answered, stored or even looked at for a peer that has not said who it is.
+      if (type === FrameType.LinkState) return this.protocolError("link-state update before handshake");
+      return this.protocolError(`control frame of type ${type} before the link handshake completed`);
+    }
     switch (type) {
       case FrameType.Hello:
         this.onHello(payload);
         return;
-      case FrameType.LinkState:
-        if (this.state !== "up") return this.protocolError("link-state update before handshake");
+      case FrameType.LinkState: {
+        let adverts: LinkStateAdvert[];
         try {
-          this.owner.linkState(this, JSON.parse(payload.toString("utf8")));
+          adverts = parseLinkStateUpdate(JSON.parse(payload.toString("utf8")));
         } catch (err) {
           this.protocolError(`bad link-state update: ${(err as Error).message}`);
+          return;
         }
+        // Outside the catch: a failure in flooding or route computation is this site's bug, not
+        // the peer's protocol error.
+        this.owner.linkState(this, adverts);
         return;
+      }
       case FrameType.Ping:
-        this.writeFrame(FrameType.Pong, 0, Buffer.from(payload));
+        if (payload.length > MAX_PING_PAYLOAD) {
+          this.protocolError(`PING payload of ${payload.length} bytes exceeds the limit of ${MAX_PING_PAYLOAD}`);
+          return;
+        }
+        this.writeControlReply(FrameType.Pong, 0, payload);
         return;
       case FrameType.Pong:
         if (payload.length === 8) {
@@ -352,10 +400,19 @@ export class LinkSession implements Flushable, FrameHandler {
       return;
     }
     const first = this.peer === undefined;
+    if (first) {
+      const refusal = this.options.identity?.verify(hello.siteId);
+      if (refusal !== undefined) {
+        log.warn(`${this.label}: refused the link: ${refusal}`);
+        this.shutdown(refusal);
+        return;
+      }
+    }
     this.peer = hello;
     if (first) {
       if (this.helloTimer) clearTimeout(this.helloTimer);
       this.state = "up";
+      this.options.onHandshakeComplete?.();
       this.owner.sessionUp(this);
     } else {
       this.owner.sessionUpdated(this);
@@ -390,6 +447,37 @@ export class LinkSession implements Flushable, FrameHandler {
       ? (this.socket.write(encodeHeader(type, streamId, length)), this.socket.write(payload as Buffer))
       : this.socket.write(encodeHeader(type, streamId, 0));
     if (!ok) this.blocked = true;
+  }
+
+  /**
+   * Writes a frame that answers one of the peer's, counting it until the socket has written it
+   * out: a peer that keeps asking but does not read is dropped instead of buffered without end.
+   */
+  private writeControlReply(type: number, streamId: number, payload: Buffer): void {
+    if (this.state === "closed") return;
+    const bytes = HEADER_SIZE + payload.length;
+    if (this.queuedControlReplyBytes + bytes > MAX_QUEUED_CONTROL_REPLY_BYTES) {
+      this.dropPeer(
+        `the remote site does not read the replies to its control frames: ${this.queuedControlReplyBytes} bytes of replies are waiting to be sent (limit ${MAX_QUEUED_CONTROL_REPLY_BYTES})`,
+      );
+      return;
+    }
+    this.queuedControlReplyBytes += bytes;
+    const written = () => {
+      this.queuedControlReplyBytes -= bytes;
+    };
+    this.cork();
+    const frame = Buffer.allocUnsafe(bytes);
+    writeHeader(frame, type, streamId, payload.length);
+    payload.copy(frame, HEADER_SIZE);
+    if (!this.socket.write(frame, written)) this.blocked = true;
+  }
+
+  /** Ends a link whose peer misbehaves in a way a GOAWAY would not help with (it is not reading). */
+  private dropPeer(reason: string): void {
+    if (this.state === "closed") return;
+    log.warn(`${this.label}: dropping the link: ${reason}`);
+    this.close(reason);
   }
 
   private cork(): void {
@@ -451,6 +539,7 @@ export class LinkSession implements Flushable, FrameHandler {
   }
 
   private teardown(reason: string): void {
+    if (this.state === "closed") return; // e.g. the flush of a GOAWAY found a peer that does not read
     const wasUp = this.state === "up";
     this.state = "closed";
     this.closeReason = reason;
