@@ -114,7 +114,7 @@ export class LinkDialer {
     const endpoint = this.currentEndpoint();
     const failure: LinkFailure = session.closeError
       ? describeLinkFailure(session.closeError, endpoint.host, endpoint.port)
-      : { kind: "pending", message: reason };
+      : { kind: session.refused ? "error" : "pending", message: reason };
     log.warn(`link ${this.name}: down: ${failure.message}`);
     this.fail(failure);
   }

@@ -91,6 +91,11 @@ export class LinkSession implements Flushable, FrameHandler {
   closeReason = "";
   /** The socket error that ended the link, if one did. */
   closeError: Error | undefined;
+  /**
+   * True when the link was refused for what it is (its identity, a link to itself, a protocol
+   * version), by either side: dialing again cannot succeed until someone changes something.
+   */
+  refused = false;
   readonly connectedAt = Date.now();
 
   private readonly parser: FrameParser;
@@ -233,10 +238,14 @@ export class LinkSession implements Flushable, FrameHandler {
     this.writeFrame(FrameType.LinkState, 0, Buffer.from(JSON.stringify(payload)));
   }
 
-  /** Graceful close: tells the peer why, then ends the connection once written. */
-  shutdown(reason: string): void {
+  /**
+   * Graceful close: tells the peer why, then ends the connection once written. `refused` marks a
+   * refusal that retrying cannot cure (see `refused`), so both sides report it as an error.
+   */
+  shutdown(reason: string, options: { refused?: boolean } = {}): void {
     if (this.state === "closed") return;
-    this.writeFrame(FrameType.GoAway, 0, Buffer.from(JSON.stringify({ reason })));
+    if (options.refused) this.refused = true;
+    this.writeFrame(FrameType.GoAway, 0, Buffer.from(JSON.stringify(options.refused ? { reason, refused: true } : { reason })));
     this.flush();
     this.teardown(reason);
     this.socket.end();
@@ -345,9 +354,13 @@ export class LinkSession implements Flushable, FrameHandler {
           this.protocolError(`bad link-state update: ${(err as Error).message}`);
           return;
         }
-        // Outside the catch: a failure in flooding or route computation is this site's bug, not
-        // the peer's protocol error.
-        this.owner.linkState(this, adverts);
+        // A failure in storing, flooding or route computation is this site's bug, not the
+        // peer's protocol error: report it as ours and keep the link (and the process) up.
+        try {
+          this.owner.linkState(this, adverts);
+        } catch (err) {
+          log.error(`${this.label}: applying a link-state update failed (a fault in this site, not the peer): ${(err as Error).stack ?? (err as Error).message}`);
+        }
         return;
       }
       case FrameType.Ping:
@@ -366,8 +379,9 @@ export class LinkSession implements Flushable, FrameHandler {
       case FrameType.GoAway: {
         let reason = "the remote site closed the link";
         try {
-          const parsed = JSON.parse(payload.toString("utf8")) as { reason?: unknown };
-          if (typeof parsed.reason === "string") reason = `the remote site closed the link: ${parsed.reason}`;
+          const parsed = JSON.parse(payload.toString("utf8")) as { reason?: unknown; refused?: unknown };
+          if (parsed.refused === true) this.refused = true;
+          if (typeof parsed.reason === "string") reason = `the remote site ${this.refused ? "refused" : "closed"} the link: ${parsed.reason}`;
         } catch {
           // keep the generic reason
         }
@@ -388,11 +402,11 @@ export class LinkSession implements Flushable, FrameHandler {
       return;
     }
     if (hello.v !== PROTOCOL_VERSION) {
-      this.shutdown(`link protocol version ${hello.v} is not supported (this site speaks ${PROTOCOL_VERSION})`);
+      this.shutdown(`link protocol version ${hello.v} is not supported (this site speaks ${PROTOCOL_VERSION})`, { refused: true });
       return;
     }
     if (hello.siteId === this.local.siteId) {
-      this.shutdown("a site cannot link to itself");
+      this.shutdown("a site cannot link to itself", { refused: true });
       return;
     }
     if (this.peer && this.peer.siteId !== hello.siteId) {
@@ -404,7 +418,7 @@ export class LinkSession implements Flushable, FrameHandler {
       const refusal = this.options.identity?.verify(hello.siteId);
       if (refusal !== undefined) {
         log.warn(`${this.label}: refused the link: ${refusal}`);
-        this.shutdown(refusal);
+        this.shutdown(refusal, { refused: true });
         return;
       }
     }

@@ -1,7 +1,8 @@
 /**
  * A link that cannot connect says why: DNS, connection refused, a server whose certificate is
  * not from the expected CA, and an expired client certificate. Links come from
- * `skupper link generate`, edited the way a mistaken or stale file would be.
+ * `skupper link generate`, edited the way a mistaken or stale file would be. A link refused for
+ * what it is (to the site itself) is an Error, as an expired certificate is.
  */
 import assert from "node:assert/strict";
 import { promises as fs } from "node:fs";
@@ -37,16 +38,16 @@ describe("a link that cannot connect says why", () => {
     return { link: docs.find((d) => d.kind === "Link"), secret: docs.find((d) => d.kind === "Secret") };
   }
 
-  /** Applies `generated` on east under `name` and waits for its link to report a failure. */
-  async function applyAndWait(name: string, generated: GeneratedLink, pattern: RegExp): Promise<Record<string, string>> {
+  /** Applies `generated` on `site` (east) under `name` and waits for its link to report a failure. */
+  async function applyAndWait(name: string, generated: GeneratedLink, pattern: RegExp, site = "east"): Promise<Record<string, string>> {
     generated.link.metadata.name = name;
     generated.link.spec.tlsCredentials = name;
     generated.secret.metadata.name = name;
     const file = sandbox.file(`${name}.yaml`);
     await fs.writeFile(file, `${stringify(generated.link)}---\n${stringify(generated.secret)}`);
-    await network.run("east", ["apply", "-f", file]);
+    await network.run(site, ["apply", "-f", file]);
     const row = await eventually(`link ${name} to report ${pattern}`, async () =>
-      (await network.linkRows("east")).find((r) => r.NAME === name && pattern.test(r.MESSAGE ?? "")),
+      (await network.linkRows(site)).find((r) => r.NAME === name && pattern.test(r.MESSAGE ?? "")),
     );
     assert.notEqual(row.STATUS, "Ready");
     return row;
@@ -86,5 +87,12 @@ describe("a link that cannot connect says why", () => {
     const row = await applyAndWait("expired", generated, /certificate expired/);
     assert.equal(row.STATUS, "Error", "an expired certificate will not fix itself");
     assert.match(row.MESSAGE ?? "", /redeem a new token/);
+  });
+
+  test("a link from a site to itself is an Error that says so, not a Pending retried forever", async () => {
+    const generated = await generate("west");
+    for (const e of generated.link.spec.endpoints) e.host = "127.0.0.1";
+    const row = await applyAndWait("self", generated, /cannot link to itself/, "west");
+    assert.equal(row.STATUS, "Error", "retrying cannot make a link to the site itself work");
   });
 });

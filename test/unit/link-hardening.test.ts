@@ -483,7 +483,7 @@ describe("link-state handling", () => {
     const { socket, owner, link, feed } = memorySession();
     feed(helloFrame(DIALING_SITE));
     owner.failLinkState = new Error("route computation failed");
-    assert.throws(() => feed(frame(FrameType.LinkState, 0, Buffer.from(JSON.stringify([advert])))), /route computation failed/);
+    assert.doesNotThrow(() => feed(frame(FrameType.LinkState, 0, Buffer.from(JSON.stringify([advert])))), "the fault is logged, not thrown into the socket's handler");
     assert.equal(link.state, "up");
     assert.deepEqual(owner.down, []);
     assert.equal(socket.frames().filter((f) => f.type === FrameType.GoAway).length, 0, "no GOAWAY blames the peer");
