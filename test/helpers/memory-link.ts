@@ -16,7 +16,7 @@
 import assert from "node:assert/strict";
 import { EventEmitter } from "node:events";
 import type { TLSSocket } from "node:tls";
-import { encodeFrame, FrameParser, FrameType, PROTOCOL_VERSION, WINDOW_UPDATE_THRESHOLD } from "../../src/router/frames.js";
+import { encodeFrame, FrameParser, FrameType, HEADER_SIZE, PROTOCOL_VERSION, WINDOW_UPDATE_THRESHOLD } from "../../src/router/frames.js";
 import type { LinkDialer } from "../../src/router/links.js";
 import type { Router } from "../../src/router/router.js";
 import { LinkSession, type Hello, type SessionOwner } from "../../src/router/session.js";
@@ -130,34 +130,60 @@ export function goAwayReason(socket: FakeSocket): string | undefined {
 
 // ---- connected in-memory sockets ----
 
-/** What crossed one direction of a memory link, frame by frame (DATA counted, not kept). */
+/**
+ * What crossed one direction of a memory link, frame by frame: DATA frames are counted (length
+ * only), other frames are kept. Parsed here, independently of FrameParser, so a parser bug does
+ * not hide itself.
+ */
 export class WireTap {
   readonly frames: Array<{ type: number; stream: number; payload?: Buffer; length: number }> = [];
   /** DATA payload bytes per stream id. */
   readonly dataBytes = new Map<number, number>();
   bytes = 0;
-  private readonly parser = new FrameParser({
-    onFrame: (type, stream, payload) => this.frames.push({ type, stream, payload: Buffer.from(payload), length: payload.length }),
-    onData: (stream, piece) => {
-      this.dataBytes.set(stream, (this.dataBytes.get(stream) ?? 0) + piece.length);
-      const last = this.frames[this.frames.length - 1];
-      if (last && last.type === FrameType.Data && last.stream === stream) last.length += piece.length;
-      else this.frames.push({ type: FrameType.Data, stream, length: piece.length });
-    },
-    onProtocolError: (message) => this.frames.push({ type: -1, stream: 0, payload: Buffer.from(message), length: 0 }),
-  });
+  private header = Buffer.alloc(0);
+  private current: { type: number; stream: number; payload?: Buffer; length: number } | undefined;
+  private remaining = 0;
+  private parts: Buffer[] = [];
+
   push(chunk: Buffer): void {
     this.bytes += chunk.length;
-    this.parser.push(chunk);
+    let offset = 0;
+    while (offset < chunk.length) {
+      if (!this.current) {
+        const take = Math.min(HEADER_SIZE - this.header.length, chunk.length - offset);
+        this.header = Buffer.concat([this.header, chunk.subarray(offset, offset + take)]);
+        offset += take;
+        if (this.header.length < HEADER_SIZE) return;
+        const type = this.header[0] as number;
+        this.current = { type, stream: this.header.readUInt32BE(1), length: this.header.readUInt32BE(5) };
+        this.remaining = this.current.length;
+        this.header = Buffer.alloc(0);
+        this.frames.push(this.current);
+      }
+      const current = this.current;
+      const take = Math.min(this.remaining, chunk.length - offset);
+      if (current.type === FrameType.Data) this.dataBytes.set(current.stream, this.data(current.stream) + take);
+      else this.parts.push(chunk.subarray(offset, offset + take));
+      offset += take;
+      this.remaining -= take;
+      if (this.remaining === 0) {
+        if (current.type !== FrameType.Data) current.payload = Buffer.concat(this.parts);
+        this.parts = [];
+        this.current = undefined;
+      }
+    }
   }
+
   data(stream: number): number {
     return this.dataBytes.get(stream) ?? 0;
   }
+
   /** Frames of `type` (optionally on `stream`). */
   of(type: number, stream?: number): Array<{ type: number; stream: number; payload?: Buffer; length: number }> {
     return this.frames.filter((f) => f.type === type && (stream === undefined || f.stream === stream));
   }
-  /** RESET frames as code and reason. */
+
+  /** RESET frames as stream, code and reason. */
   resets(stream?: number): Array<{ stream: number; code: number; reason: string }> {
     return this.of(FrameType.Reset, stream).map((f) => ({ stream: f.stream, code: f.payload?.[0] ?? -1, reason: f.payload?.toString("utf8", 1) ?? "" }));
   }
