@@ -320,6 +320,7 @@ describe("link server", () => {
       // done: a refusal shows as an alert or a close on the first read; a welcome, as its HELLO.
       socket.on("secureConnect", () => socket.once("data", () => done("accepted")));
       socket.on("end", () => done("closed"));
+      setTimeout(() => done("no answer within 1500 ms"), 1500).unref();
     });
   }
 
