@@ -6,8 +6,8 @@
  *
  * - `FakeSocket` only records what a session writes; the test feeds frames in by hand.
  * - `memorySocketPair()` gives two connected sockets. Bytes written on one are delivered to the
- *   other in FIFO order, in pieces of `chunkSize`, one piece per `setImmediate` turn (like a TLS
- *   socket handing over ≤16 KiB records). Writes under `cork()` wait for `uncork()`. A side can
+ *   other in FIFO order, in pieces of up to `chunkSize` bytes (default 64 KiB; several writes
+ *   may share a piece), one piece per `setImmediate` turn, like a TLS socket handing over records. Writes under `cork()` wait for `uncork()`. A side can
  *   stop reading (`pauseReading()`): the writer's buffer then fills, `write()` returns false
  *   past `highWaterMark`, and `drain` comes once it has emptied again, as with a real socket.
  *   Every delivered byte also passes a tap that parses frames, so tests can count what crossed
@@ -333,11 +333,19 @@ export class MemorySocket extends EventEmitter {
       this.queued = 0;
       return;
     }
-    const head = this.queue[0];
-    if (head) {
-      const piece = head.length <= this.chunkSize ? head : head.subarray(0, this.chunkSize);
-      if (piece === head) this.queue.shift();
-      else this.queue[0] = head.subarray(piece.length);
+    if (this.queue.length > 0) {
+      // One piece of up to chunkSize bytes per turn, made of as many queued writes as fit.
+      const parts: Buffer[] = [];
+      let size = 0;
+      while (size < this.chunkSize && this.queue.length > 0) {
+        const head = this.queue[0] as Buffer;
+        const take = Math.min(head.length, this.chunkSize - size);
+        parts.push(take === head.length ? head : head.subarray(0, take));
+        if (take === head.length) this.queue.shift();
+        else this.queue[0] = head.subarray(take);
+        size += take;
+      }
+      const piece = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
       this.queued -= piece.length;
       this.tap.push(piece);
       peer.emit("data", piece);

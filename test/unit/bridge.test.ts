@@ -44,8 +44,8 @@ class Harness {
   private readonly clients = new Set<net.Socket>();
   private nextKey = "";
 
-  async start(): Promise<this> {
-    this.pair = await sessionPair({ onOpenB: (session, id, req) => this.atConnector(session, id, req) });
+  async start(options: { chunkSize?: number } = {}): Promise<this> {
+    this.pair = await sessionPair({ ...options, onOpenB: (session, id, req) => this.atConnector(session, id, req) });
     return this;
   }
 
@@ -110,11 +110,11 @@ afterEach(async () => {
   forgetSockets();
 });
 
-async function setup(backends: Record<string, (socket: net.Socket) => void>): Promise<Harness> {
+async function setup(backends: Record<string, (socket: net.Socket) => void>, options: { chunkSize?: number } = {}): Promise<Harness> {
   const h = new Harness();
   harness = h;
   for (const [key, handler] of Object.entries(backends)) h.backends.set(key, await serve(handler));
-  return h.start();
+  return h.start(options);
 }
 
 /** Collects what `socket` receives until it ends or fails. */
@@ -321,6 +321,25 @@ describe("resets through a bridge", () => {
     assert.equal(reset.code, ResetCode.Cancelled);
     assert.match(reset.reason, /^the local connection (failed|closed)$/);
     assert.equal(h.connectorBridges[0]!.socket.destroyed, true);
+  });
+});
+
+describe("a flow-control violation at a bridge", () => {
+  test("a peer that sends beyond the window gets RESET code 9, and the local client an RST", async () => {
+    let backend: net.Socket | undefined;
+    // The link hands over everything written in a turn at once, so all the DATA frames are
+    // counted before the bridge can return any credit.
+    const h = await setup({ quiet: (s) => (backend = s) }, { chunkSize: 4 * MiB });
+    const client = await h.client("quiet");
+    const got = collect(client);
+    await until("ACCEPT", () => h.pair.socketB.tap.of(FrameType.Accept).length === 1 && backend !== undefined);
+    const far = h.connectorBridges[0]!;
+    for (let sent = 0; sent <= STREAM_WINDOW; sent += 64 * 1024) far.sendData(Buffer.alloc(64 * 1024)); // ignores credit
+    await until("the RESET", () => h.pair.socketA.tap.resets().length === 1);
+    assert.deepEqual(h.pair.socketA.tap.resets()[0], { stream: 1, code: ResetCode.FlowControl, reason: "flow-control window exceeded" });
+    assert.equal(await within("the client's outcome", got.ended), "reset");
+    assert.equal(h.pair.a.streams.size, 0);
+    assert.equal(h.pair.a.state, "up", "only the stream is reset, not the link");
   });
 });
 

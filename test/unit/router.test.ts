@@ -10,6 +10,7 @@ import { afterEach, describe, test } from "node:test";
 import { setLogLevel } from "../../src/common/log.js";
 import { FrameType, ResetCode } from "../../src/router/frames.js";
 import { Router } from "../../src/router/router.js";
+import { createCA, issueCertificate } from "../../src/certs/index.js";
 import { freePort } from "../helpers/cli.js";
 import { forgetSockets, linkRouters, TestEndpoint, until, type MemorySocket } from "../helpers/memory-link.js";
 import { serve, type Backend } from "../helpers/network.js";
@@ -164,5 +165,42 @@ describe("an OPEN a site cannot serve is refused with a reason", () => {
     n.c.setConnectors([]);
     await until("the RESET", () => end.reset !== undefined);
     assert.deepEqual({ code: end.reset!.code, message: end.reset!.message }, { code: ResetCode.Removed, message: "connector removed" });
+  });
+});
+
+describe("routers over real TLS links", () => {
+  test("B enables link access, A links to it: both report the link, and a connection reaches B's connector", async () => {
+    const ca = await createCA("site-b");
+    const server = await issueCertificate(ca, { commonName: "skupper-site-server", hosts: ["127.0.0.1"], usage: "server" });
+    const client = await issueCertificate(ca, { commonName: "a", usage: "client" });
+    const a = router("a");
+    const b = router("b");
+    const linkPort = await freePort();
+    assert.deepEqual(await b.setLinkServer({ host: "127.0.0.1", port: linkPort, credentials: { ca: ca.cert, cert: server.cert, key: server.key } }), { state: "listening", message: "OK" });
+    a.setOutgoingLinks([{ name: "to-b", cost: 3, endpoints: [{ host: "127.0.0.1", port: linkPort }], credentials: { ca: ca.cert, cert: client.cert, key: client.key } }]);
+    await until("the link to be up on both sides", () => a.status().outgoing[0]?.state === "up" && b.status().incoming.length === 1);
+    assert.deepEqual(
+      (({ name, remoteSiteName, cost, message }) => ({ name, remoteSiteName, cost, message }))(a.status().outgoing[0]!),
+      { name: "to-b", remoteSiteName: "b", cost: 3, message: "OK" },
+    );
+    assert.deepEqual((({ name, remoteSiteName, cost }) => ({ name, remoteSiteName, cost }))(b.status().incoming[0]!), { name: "to-b", remoteSiteName: "a", cost: 3 });
+
+    const backend = await serve((s) => s.on("data", (d) => s.end(`b:${d}`)));
+    cleanup.push(() => backend.close());
+    const listenerPort = await freePort();
+    b.setConnectors([{ name: "svc", host: "127.0.0.1", port: backend.port, routingKey: "svc" }]);
+    a.setListeners([{ name: "svc", host: "127.0.0.1", port: listenerPort, routingKey: "svc" }]);
+    await until("A's listener to open", () => a.status().listeners[0]?.state === "listening");
+    assert.equal(a.status().network.find((site) => site.id === "id-b")?.cost, 3);
+    assert.deepEqual(await within("the exchange", exchange(listenerPort, "hi")), { reply: "b:hi", end: "end" });
+
+    // B turns link access off: the link goes down with B's reason, and A's listener closes.
+    await b.setLinkServer(undefined);
+    await until("A to see the link go", () => a.status().outgoing[0]?.state === "connecting");
+    assert.equal(a.status().outgoing[0]?.message, "the remote site closed the link: link access was disabled");
+    await until("A's listener to close", () => a.status().listeners[0]?.state === "waiting");
+    // A keeps trying, and says why it cannot connect. (Closing the routers now, between two
+    // attempts, also keeps clear of the dialer's connect-timer leak: see links.test.ts.)
+    await until("A's next attempt to be refused", () => /^connection refused by 127\.0\.0\.1:/.test(a.status().outgoing[0]?.message ?? ""));
   });
 });
