@@ -28,12 +28,6 @@ import { StreamEndpoint, type OpenRequest } from "../../src/router/stream.js";
 export const frame = (type: number, stream: number, payload?: string | Buffer): Buffer =>
   Buffer.concat(encodeFrame(type, stream, payload === undefined ? undefined : Buffer.isBuffer(payload) ? payload : Buffer.from(payload, "latin1")));
 
-export const u32 = (n: number): Buffer => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n);
-  return b;
-};
-
 export interface ParsedFrame {
   type: number;
   stream: number;
