@@ -77,6 +77,23 @@ describe("a stream on a link", () => {
   });
 });
 
+describe("stream ids", () => {
+  for (const [role, last, first] of [["dialer", 0xffffffff, 1], ["acceptor", 0xfffffffe, 2]] as const) {
+    test(`the ${role}'s ids wrap from ${last} to ${first}, skipping ids still in use`, () => {
+      const { link, feed } = fakeSession(role);
+      feed(frame(FrameType.Hello, 0, JSON.stringify(peerHello)));
+      const inUse = new TestEndpoint();
+      link.openStream(inUse, request());
+      assert.equal(inUse.id, first);
+      (link as unknown as { nextId: number }).nextId = last; // as if 2^31 streams had been opened
+      const ends = [new TestEndpoint(), new TestEndpoint()];
+      for (const end of ends) link.openStream(end, request());
+      assert.deepEqual(ends.map((e) => e.id), [last, first + 2], `${first} is still open, so it is skipped`);
+      link.close("test over");
+    });
+  }
+});
+
 describe("per-stream flow control", () => {
   test("a stream whose reader stops gets exactly one window, while another stream on the same link keeps flowing (slow-reader isolation)", async () => {
     const { p, ends } = await pairWithEnds();
