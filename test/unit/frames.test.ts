@@ -4,9 +4,7 @@
  * and by the link session that consumes it (malformed payloads, frames out of order).
  */
 import assert from "node:assert/strict";
-import { EventEmitter } from "node:events";
 import { describe, test } from "node:test";
-import type { TLSSocket } from "node:tls";
 import {
   encodeFrame,
   encodeHeader,
@@ -17,7 +15,7 @@ import {
   PROTOCOL_VERSION,
   ResetCode,
 } from "../../src/router/frames.js";
-import { LinkSession, type Hello, type SessionOwner } from "../../src/router/session.js";
+import { fakeSession as session, frame, goAwayReason, localHello, peerHello } from "../helpers/memory-link.js";
 import { setLogLevel } from "../../src/common/log.js";
 
 setLogLevel("error"); // the session logs protocol errors as warnings
@@ -47,9 +45,6 @@ function parse(chunks: Buffer[]): { events: Event[]; pieces: number } {
   for (const chunk of chunks) parser.push(chunk);
   return { events, pieces };
 }
-
-const frame = (type: number, stream: number, payload?: string | Buffer): Buffer =>
-  Buffer.concat(encodeFrame(type, stream, payload === undefined ? undefined : Buffer.isBuffer(payload) ? payload : Buffer.from(payload, "latin1")));
 
 /** Deterministic pseudo-random numbers, so a failing split can be reproduced. */
 function random(seed: number): () => number {
@@ -229,75 +224,6 @@ describe("rejection by the parser", () => {
 });
 
 // ---- the link session: malformed frames end the link with a reason ----
-
-/** Just enough of a TLS socket for LinkSession: records what is written. */
-class FakeSocket extends EventEmitter {
-  readonly written: Buffer[] = [];
-  ended = false;
-  destroyed = false;
-  setNoDelay(): this {
-    return this;
-  }
-  cork(): void {}
-  uncork(): void {}
-  write(chunk: Buffer): boolean {
-    this.written.push(Buffer.from(chunk));
-    return true;
-  }
-  end(): void {
-    this.ended = true;
-  }
-  destroy(): void {
-    this.destroyed = true;
-  }
-  /** Frames written so far, parsed. */
-  frames(): Array<{ type: number; stream: number; payload: Buffer }> {
-    const out: Array<{ type: number; stream: number; payload: Buffer }> = [];
-    new FrameParser({
-      onFrame: (type, stream, payload) => out.push({ type, stream, payload: Buffer.from(payload) }),
-      onData: (stream, payload) => out.push({ type: FrameType.Data, stream, payload: Buffer.from(payload) }),
-      onProtocolError: (message) => assert.fail(message),
-    }).push(Buffer.concat(this.written));
-    return out;
-  }
-}
-
-class Owner implements SessionOwner {
-  up = 0;
-  down: Array<{ reason: string; wasUp: boolean }> = [];
-  incoming: Array<{ id: number; key: string }> = [];
-  states: unknown[] = [];
-  sessionUp(): void {
-    this.up++;
-  }
-  sessionDown(_session: LinkSession, reason: string, wasUp: boolean): void {
-    this.down.push({ reason, wasUp });
-  }
-  sessionUpdated(): void {}
-  incomingStream(_session: LinkSession, id: number, request: { key: string }): void {
-    this.incoming.push({ id, key: request.key });
-  }
-  linkState(_session: LinkSession, payload: unknown): void {
-    this.states.push(payload);
-  }
-}
-
-const localHello: Hello = { v: PROTOCOL_VERSION, siteId: "site-local", siteName: "local", instance: 1, version: "test", window: 1 << 20 };
-const peerHello = { v: PROTOCOL_VERSION, siteId: "site-peer", siteName: "peer", instance: 2, version: "test", window: 1 << 20 };
-
-function session(role: "dialer" | "acceptor" = "acceptor"): { socket: FakeSocket; owner: Owner; link: LinkSession; feed: (...frames: Buffer[]) => void } {
-  const socket = new FakeSocket();
-  const owner = new Owner();
-  const link = new LinkSession(socket as unknown as TLSSocket, role, localHello, owner, "test-link");
-  link.start();
-  const feed = (...frames: Buffer[]) => socket.emit("data", Buffer.concat(frames));
-  return { socket, owner, link, feed };
-}
-
-function goAwayReason(socket: FakeSocket): string | undefined {
-  const goAway = socket.frames().find((f) => f.type === FrameType.GoAway);
-  return goAway ? (JSON.parse(goAway.payload.toString()) as { reason: string }).reason : undefined;
-}
 
 describe("rejection by the link session", () => {
   test("a valid handshake brings the link up (control case)", () => {

@@ -1,0 +1,206 @@
+/**
+ * Routers joined by memory links (src/router/router.ts): A ─ B ─ C, with a listener on A, the
+ * connector (a real TCP backend on 127.0.0.1) on C, and B relaying. Covers a connection reaching
+ * the connector through the relay hop, resets crossing it, and how a site answers an OPEN it
+ * cannot serve (hop limit, unreachable destination, no connector, backend refused).
+ */
+import assert from "node:assert/strict";
+import net from "node:net";
+import { afterEach, describe, test } from "node:test";
+import { setLogLevel } from "../../src/common/log.js";
+import { FrameType, ResetCode } from "../../src/router/frames.js";
+import { Router } from "../../src/router/router.js";
+import { createCA, issueCertificate } from "../../src/certs/index.js";
+import { freePort } from "../helpers/cli.js";
+import { forgetSockets, linkRouters, TestEndpoint, until, type MemorySocket } from "../helpers/memory-link.js";
+import { serve, type Backend } from "../helpers/network.js";
+
+setLogLevel("error");
+
+interface Net {
+  a: Router;
+  b: Router;
+  c: Router;
+  /** A ─ B (A dials) and C ─ B (C dials). */
+  ab: ReturnType<typeof linkRouters>;
+  cb: ReturnType<typeof linkRouters>;
+  backend: Backend;
+  listenerPort: number;
+}
+
+const cleanup: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const step of cleanup.splice(0).reverse()) await step();
+  forgetSockets();
+});
+
+const router = (name: string): Router => {
+  const r = new Router({ siteId: `id-${name}`, siteName: name, version: "test" });
+  cleanup.push(() => r.close());
+  return r;
+};
+
+/** A ─ B ─ C with the backend `handler` behind a connector "svc" on C and a listener for it on A. */
+async function line(handler: (socket: net.Socket) => void): Promise<Net> {
+  const a = router("a");
+  const b = router("b");
+  const c = router("c");
+  const ab = linkRouters(a, b);
+  const cb = linkRouters(c, b);
+  cleanup.push(ab.close, cb.close);
+  const backend = await serve(handler);
+  cleanup.push(() => backend.close());
+  const listenerPort = await freePort();
+  c.setConnectors([{ name: "svc", host: "127.0.0.1", port: backend.port, routingKey: "svc" }]);
+  a.setListeners([{ name: "svc", host: "127.0.0.1", port: listenerPort, routingKey: "svc" }]);
+  await until("A's listener to open (C's connector known at A)", () => a.status().listeners[0]?.state === "listening");
+  return { a, b, c, ab, cb, backend, listenerPort };
+}
+
+function openFrames(socket: MemorySocket): Array<{ key: string; dest: string; origin: string; hops: number }> {
+  return socket.tap.of(FrameType.Open).map((f) => JSON.parse(f.payload!.toString()));
+}
+
+/** Sends `payload`, half-closes, resolves with the reply and how the connection ended. */
+function exchange(port: number, payload: string): Promise<{ reply: string; end: string }> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ port, host: "127.0.0.1", allowHalfOpen: true });
+    let reply = "";
+    socket.on("data", (d) => (reply += d));
+    socket.once("end", () => {
+      socket.end();
+      resolve({ reply, end: "end" });
+    });
+    socket.once("error", (err: NodeJS.ErrnoException) => resolve({ reply, end: err.code ?? err.message }));
+    socket.end(payload);
+  });
+}
+
+const within = <T>(what: string, promise: Promise<T>, ms = 1500): Promise<T> =>
+  Promise.race([promise, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms).unref())]);
+
+describe("a service across a relay", () => {
+  test("a client of A's listener reaches C's connector through B; the OPEN loses one hop at B", async () => {
+    const n = await line((s) => {
+      let got = "";
+      s.on("data", (d) => (got += d));
+      s.on("end", () => s.end(`C got: ${got}`));
+    });
+    const result = await within("the exchange", exchange(n.listenerPort, "hello C"));
+    assert.deepEqual(result, { reply: "C got: hello C", end: "end" });
+    assert.deepEqual(openFrames(n.ab.socketA), [{ key: "svc", dest: "id-c", origin: "id-a", hops: 32 }]);
+    // B opened the second hop on its acceptor side of the C link: even stream ids.
+    assert.deepEqual(openFrames(n.cb.socketB), [{ key: "svc", dest: "id-c", origin: "id-a", hops: 31 }]);
+    assert.equal(n.cb.socketB.tap.of(FrameType.Open)[0]?.stream, 2);
+    await until("connections to be released", () => n.a.status().listeners[0]?.connections === 0 && n.c.status().connectors[0]?.connections === 0);
+  });
+
+  test("a backend that resets its connection makes the client see a reset through the relay", async () => {
+    const n = await line((s) => s.once("data", () => s.resetAndDestroy()));
+    const result = await within("the exchange", exchange(n.listenerPort, "anything"));
+    assert.equal(result.end, "ECONNRESET");
+    const resetAtRelay = n.cb.socketA.tap.resets()[0];
+    assert.equal(resetAtRelay?.code, ResetCode.Cancelled, "C reset the stream");
+    assert.deepEqual(n.ab.socketB.tap.resets()[0], { ...resetAtRelay, stream: 1 }, "B passed the same code and reason on to A");
+  });
+
+  test("when the link B ─ C breaks mid-stream, the client is reset and A's listener closes", async () => {
+    let backendSocket: net.Socket | undefined;
+    const n = await line((s) => (backendSocket = s));
+    const client = net.connect({ port: n.listenerPort, host: "127.0.0.1" });
+    const outcome = new Promise<string>((resolve) => {
+      client.once("error", (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+      client.once("end", () => resolve("end"));
+    });
+    await until("the backend connection", () => backendSocket !== undefined);
+    n.cb.socketA.cut();
+    assert.equal(await within("the client's outcome", outcome), "ECONNRESET");
+    const reset = n.ab.socketB.tap.resets()[0];
+    assert.equal(reset?.code, ResetCode.LinkLost);
+    await until("A's listener to stop listening", () => n.a.status().listeners[0]?.state === "waiting");
+  });
+});
+
+describe("an OPEN a site cannot serve is refused with a reason", () => {
+  async function probe(n: Net, request: { key: string; dest: string; hops: number }): Promise<{ code?: number; message?: string }> {
+    const end = new TestEndpoint();
+    n.ab.session.openStream(end, { ...request, origin: "id-a" });
+    await until("the RESET", () => end.reset !== undefined);
+    return { code: end.reset!.code!, message: end.reset!.message! };
+  }
+
+  test("hop limit reached at the relay (code 2)", async () => {
+    const n = await line(() => undefined);
+    assert.deepEqual(await probe(n, { key: "svc", dest: "id-c", hops: 0 }), { code: ResetCode.Unreachable, message: "hop limit exceeded" });
+    assert.equal(n.cb.socketB.tap.of(FrameType.Open).length, 0, "nothing was sent on toward C");
+  });
+
+  test("a destination the relay cannot reach (code 2)", async () => {
+    const n = await line(() => undefined);
+    assert.deepEqual(await probe(n, { key: "svc", dest: "id-nowhere", hops: 5 }), { code: ResetCode.Unreachable, message: "site id-nowhere is not reachable from b" });
+  });
+
+  test("no connector for the key at the destination (code 3), relayed back with its reason", async () => {
+    const n = await line(() => undefined);
+    assert.deepEqual(await probe(n, { key: "other", dest: "id-c", hops: 5 }), { code: ResetCode.NoConnector, message: 'no connector for "other" at site c' });
+  });
+
+  test("a backend that refuses the connection (code 4)", async () => {
+    const n = await line(() => undefined);
+    const closedPort = await freePort();
+    n.c.setConnectors([{ name: "svc", host: "127.0.0.1", port: closedPort, routingKey: "svc" }]);
+    assert.deepEqual(await probe(n, { key: "svc", dest: "id-c", hops: 5 }), {
+      code: ResetCode.BackendFailed,
+      message: `cannot connect to the backend 127.0.0.1:${closedPort}: connection refused`,
+    });
+    assert.equal(n.c.status().connectors[0]?.connections, 0, "the failed connection is not counted");
+  });
+
+  test("removing the connector resets its open connections (code 8) across the relay", async () => {
+    let connected = false;
+    const n = await line(() => (connected = true));
+    const end = new TestEndpoint();
+    n.ab.session.openStream(end, { key: "svc", dest: "id-c", origin: "id-a", hops: 5 });
+    await until("ACCEPT", () => end.has("accept") && connected);
+    n.c.setConnectors([]);
+    await until("the RESET", () => end.reset !== undefined);
+    assert.deepEqual({ code: end.reset!.code, message: end.reset!.message }, { code: ResetCode.Removed, message: "connector removed" });
+  });
+});
+
+describe("routers over real TLS links", () => {
+  test("B enables link access, A links to it: both report the link, and a connection reaches B's connector", async () => {
+    const ca = await createCA("site-b");
+    const server = await issueCertificate(ca, { commonName: "skupper-site-server", hosts: ["127.0.0.1"], usage: "server" });
+    const client = await issueCertificate(ca, { commonName: "a", usage: "client" });
+    const a = router("a");
+    const b = router("b");
+    const linkPort = await freePort();
+    assert.deepEqual(await b.setLinkServer({ host: "127.0.0.1", port: linkPort, credentials: { ca: ca.cert, cert: server.cert, key: server.key } }), { state: "listening", message: "OK" });
+    a.setOutgoingLinks([{ name: "to-b", cost: 3, endpoints: [{ host: "127.0.0.1", port: linkPort }], credentials: { ca: ca.cert, cert: client.cert, key: client.key } }]);
+    await until("the link to be up on both sides", () => a.status().outgoing[0]?.state === "up" && b.status().incoming.length === 1);
+    assert.deepEqual(
+      (({ name, remoteSiteName, cost, message }) => ({ name, remoteSiteName, cost, message }))(a.status().outgoing[0]!),
+      { name: "to-b", remoteSiteName: "b", cost: 3, message: "OK" },
+    );
+    assert.deepEqual((({ name, remoteSiteName, cost }) => ({ name, remoteSiteName, cost }))(b.status().incoming[0]!), { name: "to-b", remoteSiteName: "a", cost: 3 });
+
+    const backend = await serve((s) => s.on("data", (d) => s.end(`b:${d}`)));
+    cleanup.push(() => backend.close());
+    const listenerPort = await freePort();
+    b.setConnectors([{ name: "svc", host: "127.0.0.1", port: backend.port, routingKey: "svc" }]);
+    a.setListeners([{ name: "svc", host: "127.0.0.1", port: listenerPort, routingKey: "svc" }]);
+    await until("A's listener to open", () => a.status().listeners[0]?.state === "listening");
+    assert.equal(a.status().network.find((site) => site.id === "id-b")?.cost, 3);
+    assert.deepEqual(await within("the exchange", exchange(listenerPort, "hi")), { reply: "b:hi", end: "end" });
+
+    // B turns link access off: the link goes down with B's reason, and A's listener closes.
+    await b.setLinkServer(undefined);
+    await until("A to see the link go", () => a.status().outgoing[0]?.state === "connecting");
+    assert.equal(a.status().outgoing[0]?.message, "the remote site closed the link: link access was disabled");
+    await until("A's listener to close", () => a.status().listeners[0]?.state === "waiting");
+    // A keeps trying, and says why it cannot connect. (Closing the routers now, between two
+    // attempts, also keeps clear of the dialer's connect-timer leak: see links.test.ts.)
+    await until("A's next attempt to be refused", () => /^connection refused by 127\.0\.0\.1:/.test(a.status().outgoing[0]?.message ?? ""));
+  });
+});
