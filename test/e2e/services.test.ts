@@ -162,8 +162,11 @@ describe("services between two linked sites", () => {
   test("listener and connector status say whether a match exists anywhere", async () => {
     const port = await freePort();
     await network.run("west", ["listener", "create", "lonely", String(port)]);
-    const listener = JSON.parse(await network.run("west", ["get", "listener", "lonely", "-o", "json"]));
-    assert.equal(listener.status?.hasMatchingConnector ?? false, false);
+    // The status must say "no match" outright; a status not written yet is not an answer.
+    await eventually("the listener's status to say it has no matching connector", async () => {
+      const l = JSON.parse(await network.run("west", ["get", "listener", "lonely", "-o", "json"]));
+      return l.status?.hasMatchingConnector === false;
+    });
     await network.run("east", ["connector", "create", "lonely", "9", "--host", "127.0.0.1"]);
     await eventually("the listener to see the connector", async () => {
       const l = JSON.parse(await network.run("west", ["get", "listener", "lonely", "-o", "json"]));
