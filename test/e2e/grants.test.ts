@@ -249,7 +249,7 @@ test("after kill -9 and system start, grants keep their counts and links come ba
   }, 30_000);
   assert.deepEqual(incoming.map((r) => r["REMOTE SITE"]).sort(), [s1, s2].sort());
 
-  // The restarted grant server still honours the remaining use of the two-use token, and only that.
+  // The restarted grant server still honours the remaining use of the two-use token.
   await ok(["-n", s3, "token", "redeem", twoUses], { home });
   assert.equal((await grantOf(twoUses, issuer))["REDEMPTIONS MADE"], "2");
   await readyLink(s3, links[s1] as string);
