@@ -81,6 +81,28 @@ export async function eventually<T>(
   }
 }
 
+/**
+ * For things that must *stay* true (a revoked link stays down): checks `check` again and again
+ * for `windowMs` and fails the first time it does not hold. A condition that must *become* true
+ * is awaited with `eventually` instead. Resolves with the number of checks made (at least 2).
+ */
+export async function holdsFor(
+  description: string,
+  check: () => Promise<boolean | string> | boolean | string,
+  windowMs: number,
+  intervalMs = 200,
+): Promise<number> {
+  const end = Date.now() + windowMs;
+  let checks = 0;
+  for (;;) {
+    const result = await check();
+    checks++;
+    if (result !== true) throw new Error(`${description} stopped holding after ${checks} check(s)${typeof result === "string" ? `: ${result}` : ""}`);
+    if (Date.now() >= end && checks >= 2) return checks;
+    await delay(intervalMs);
+  }
+}
+
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -86,6 +86,13 @@ export function outcome(socket: net.Socket): Promise<"end" | "reset" | string> {
   });
 }
 
+/** How a socket ended (as `outcome`), and how many bytes it had received until then. */
+export function ending(socket: net.Socket): Promise<{ how: "end" | "reset" | string; received: number }> {
+  let received = 0;
+  socket.on("data", (d: Buffer) => (received += d.length));
+  return outcome(socket).then((how) => ({ how, received }));
+}
+
 /** Writes `line` and resolves with the next chunk of at least `line.length` bytes. */
 export function roundTrip(socket: net.Socket, line: string, timeoutMs = 5_000): Promise<string> {
   return new Promise((resolve, reject) => {
