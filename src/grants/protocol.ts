@@ -33,3 +33,9 @@ export const REFUSAL_STATUS: Record<RefusalReason, number> = {
 
 /** Largest request body accepted; a code is 24 characters. */
 export const MAX_BODY_BYTES = 4096;
+
+/** Largest request head (request line and headers) the grant server reads; more is answered 431. */
+export const MAX_HEADER_BYTES = 8192;
+
+/** Largest response the redeeming client reads; a Secret and a few Links take about 4 KiB. */
+export const MAX_RESPONSE_BYTES = 64 * 1024;
