@@ -116,7 +116,7 @@ function post(
       (response) => {
         const oversized = () =>
           request.destroy(
-            new RedemptionError("response", `the grant server at ${where} sent an oversized response (over ${MAX_RESPONSE_BYTES} bytes)`, true),
+            new RedemptionError("response", `the grant server at ${where} sent an oversized response (over ${MAX_RESPONSE_BYTES} bytes)`, false),
           );
         if (Number(response.headers["content-length"] ?? 0) > MAX_RESPONSE_BYTES) return oversized();
         const chunks: Buffer[] = [];
@@ -225,7 +225,9 @@ function legacyReason(status: number, text: string): RefusalReason | undefined {
  * put in (names, labels, annotations, settings, cost) is dropped.
  */
 export function acceptCredentials(body: string, where: string, tokenName: string): RedeemedCredentials {
-  const unusable = (detail: string) => new RedemptionError("response", `the grant server at ${where} sent credentials that cannot be used: ${detail}`, true);
+  // Final, not retried: the server has counted this redemption, and asking again would spend
+  // another one for the same answer.
+  const unusable = (detail: string) => new RedemptionError("response", `the grant server at ${where} sent credentials that cannot be used: ${detail}`, false);
   if (Buffer.byteLength(body) > MAX_RESPONSE_BYTES) throw unusable(`the response is over ${MAX_RESPONSE_BYTES} bytes`);
   const { resources, problems } = parseDocuments(body, `response from ${where}`);
   if (problems.length > 0) throw unusable(problems[0] as string);

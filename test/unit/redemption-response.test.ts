@@ -125,6 +125,7 @@ describe("anything but one TLS Secret and the Links using it is refused", () => 
     respondWith(toYamlDocuments([await tlsSecret("s"), link("l", "s"), listener]));
     const err = await refusedWith(/sent credentials that cannot be used: a Listener \("backdoor"\), which a redemption never returns$/);
     assert.equal(err.reason, "response");
+    assert.equal(err.retryable, false, "asking again would spend another redemption");
   });
 
   test("two Secrets", async () => {
@@ -161,7 +162,7 @@ describe("anything but one TLS Secret and the Links using it is refused", () => 
   test("a response over the size limit", async () => {
     respondWith(toYamlDocuments([await tlsSecret("s"), link("l", "s")]) + `# ${"x".repeat(MAX_RESPONSE_BYTES)}\n`);
     const err = await refusedWith(/sent an oversized response \(over 65536 bytes\)$/);
-    assert.equal(err.retryable, true);
+    assert.equal(err.retryable, false, "asking again would spend another redemption");
   });
 
   test("a response trickled so slowly that it never ends is cut off", async () => {
