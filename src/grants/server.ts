@@ -12,6 +12,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import https from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
 import { logger } from "../common/log.js";
 import { ConnectionGuard, connectionLimits, type ConnectionLimits } from "./connection-guard.js";
 import { Header, MAX_BODY_BYTES, MAX_HEADER_BYTES, REFUSAL_STATUS, type RefusalReason } from "./protocol.js";
@@ -130,6 +131,13 @@ export class GrantServer {
     );
     server.keepAliveTimeout = 1000;
     guard.attach(server);
+    // Node hands CONNECT to a "connect" listener and, without one, drops the connection unanswered.
+    server.on("connect", (_req: IncomingMessage, socket: Duplex) => {
+      const text = "Only POST is supported\n";
+      socket.end(
+        `HTTP/1.1 405 Method Not Allowed\r\nAllow: POST\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
+      );
+    });
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen({ port: config.port, ...(config.host ? { host: config.host } : {}) }, () => {

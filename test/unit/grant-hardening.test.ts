@@ -197,3 +197,13 @@ describe("undelivered response", () => {
     assert.equal(ledger.issued.length, 0);
   });
 });
+
+describe("methods", () => {
+  test("CONNECT (found by the fuzz test) is answered 405 like any other method, not dropped", async () => {
+    const { port } = await serve({});
+    const socket = await connectTls(port, authorities.grantCa.cert);
+    const answer = readUntilClosed(socket);
+    socket.write("CONNECT /g HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    assert.match(await answer, /^HTTP\/1\.1 405 Method Not Allowed\r\n[\s\S]*Allow: POST\r\n[\s\S]*\r\n\r\nOnly POST is supported\n$/);
+  });
+});
