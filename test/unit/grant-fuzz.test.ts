@@ -16,6 +16,7 @@ import { API_VERSION, toYaml } from "../../src/api/index.js";
 import { InvalidInputError, ValidationError } from "../../src/common/errors.js";
 import { setLogSink } from "../../src/common/log.js";
 import { parseAccessTokenFile, redeemToken, type GrantServer } from "../../src/grants/index.js";
+import { eventually } from "../helpers/cli.js";
 import { connectTls, createAuthorities, IssuingLedger, readUntilClosed, startGrantServer, type Authorities } from "../helpers/grant-fixtures.js";
 
 setLogSink(() => undefined);
@@ -108,12 +109,31 @@ describe("grant server under random requests", () => {
       fc.asyncProperty(method, requestPath, headers, body, lengthMode, async (m, p, h, b, mode) => {
         const socket = await connectTls(port, authorities.grantCa.cert);
         const answer = readUntilClosed(socket, 4000);
-        socket.end(rawRequest(m, p, h, b, mode));
+        socket.write(rawRequest(m, p, h, b, mode));
         assertWellFormedError(await answer, { method: m });
         assert.equal(ledger.recorded, 0, "no redemption was counted");
       }),
       bounded(150, 30_000),
     );
+  });
+
+  test("with the right code and random headers, a redemption is counted exactly when its 200 is delivered", async () => {
+    await fc.assert(
+      fc.asyncProperty(headers, fc.constantFrom("exact", "chunked"), async (h, mode) => {
+        const counted = ledger.recorded - ledger.unrecorded;
+        const socket = await connectTls(port, authorities.grantCa.cert);
+        const answer = readUntilClosed(socket, 4000);
+        socket.write(rawRequest("POST", `/${UID}`, h, CODE, mode));
+        const raw = await answer;
+        const status = Number(/^HTTP\/1\.1 (\d{3}) /.exec(raw)?.[1]);
+        if (status === 200) assert.match(raw, /\r\n\r\n---\napiVersion: v1\nkind: Secret\n/);
+        else assertWellFormedError(raw);
+        await eventually("the count to settle", () => ledger.recorded - ledger.unrecorded - counted === (status === 200 ? 1 : 0), 2000, 5);
+      }),
+      bounded(40, 20_000),
+    );
+    ledger.recorded = 0;
+    ledger.unrecorded = 0;
   });
 
   test("random bytes after the handshake get a 400 or a closed connection", async () => {
