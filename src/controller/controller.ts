@@ -3,6 +3,7 @@
  * server, redeems tokens, and writes status back. Changes in input apply live.
  */
 import { randomUUID } from "node:crypto";
+import path from "node:path";
 import {
   ConditionType,
   failed,
@@ -28,6 +29,7 @@ import { FILE_MODE, resourceKey, type InputSnapshot, type LocalStore } from "../
 import { certificateHosts, formatHostPort, planAccess, type AccessPlan } from "./access.js";
 import { GrantBook } from "./grants.js";
 import { issueLinkBundle, linkStatus, planLinks, type LinkPlan } from "./links.js";
+import { RedemptionJournal } from "./redemption-journal.js";
 import { RuntimeWriter } from "./runtime-writer.js";
 import { connectorStatus, listenerStatus, planConnectors, planListeners, type ServicePlan } from "./services.js";
 import { siteStatus } from "./site.js";
@@ -73,6 +75,7 @@ export class SiteController {
   private readonly grants: GrantBook;
   private readonly tokens: TokenRedeemer;
   private readonly writer: RuntimeWriter;
+  private readonly journal: RedemptionJournal;
   private snapshot: InputSnapshot = { resources: [], problems: [], sources: new Map() };
   private active: Site | undefined;
   private state: SiteState | undefined;
@@ -97,6 +100,7 @@ export class SiteController {
     private readonly options: ControllerOptions,
   ) {
     this.writer = new RuntimeWriter(store);
+    this.journal = new RedemptionJournal(path.join(store.paths.runtime, "redemptions"));
     this.grants = new GrantBook({
       issue: (grant, request) => this.issueCredentials(grant, request),
       persist: (name) => this.writeGrant(name),
@@ -112,6 +116,8 @@ export class SiteController {
       nameConflict: (name, token) => this.nameConflict(name, token),
       linksCreatedBy: (token) => this.linksCreatedBy(token),
       save: (token, credentials) => this.saveCredentials(token, credentials),
+      pendingCredentials: (token) => this.journal.get(token),
+      dropPendingCredentials: (token) => this.journal.remove(token),
       persistStatus: (name) => this.writeTokenStatus(name),
       changed: () => this.schedule(false),
     });
@@ -120,6 +126,7 @@ export class SiteController {
   async start(): Promise<void> {
     await this.store.ensureDirectories();
     this.state = await this.loadState();
+    await this.journal.load();
     this.stopWatching = this.store.watchInput(() => this.schedule(true));
     this.schedule(true);
     await this.settled();
@@ -472,13 +479,15 @@ export class SiteController {
   }
 
   /**
-   * Writes a redemption's Secret and Links into input, Secret first so a Link never appears
-   * without its credentials. Input is read again first: a resource of one of those names that
-   * this token did not create (the snapshot may be older than a user's last apply) is never
-   * replaced, and then nothing is written.
+   * Journals a redemption's credentials in runtime, then writes its Secret and Links into input,
+   * Secret first so a Link never appears without its credentials. Input is read again first: a
+   * resource of one of those names that this token did not create (the snapshot may be older
+   * than a user's last apply) is never replaced, and then nothing is written to input.
    */
   private async saveCredentials(token: AccessToken, credentials: RedeemedCredentials): Promise<void> {
     const tokenName = token.metadata.name;
+    // On disk before anything else: a restart from here on writes these instead of redeeming again.
+    if (this.journal.get(tokenName) !== credentials) await this.journal.write(tokenName, credentials);
     for (const resource of [credentials.secret, ...credentials.links]) {
       const existing = await this.store.getInput(resource.kind, resource.metadata.name);
       const conflict = conflictWith(resource.kind, resource.metadata.name, existing, tokenName);

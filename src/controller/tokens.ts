@@ -5,10 +5,11 @@
  * retried with backoff.
  *
  * Once the grant server has answered, the redemption is spent, so from then on the order is:
- * keep the credentials in memory; write them (Secret first, then the Links), retrying the write
- * (never the redemption) while it fails; then mark the token redeemed and write its status at
- * once. A token whose Links (annotated with its name) are already in input counts as redeemed,
- * so a restart between writing the Links and writing the status does not redeem it again.
+ * keep the credentials (in memory, and journaled to disk by `save` before anything else); write
+ * them (Secret first, then the Links), retrying the write (never the redemption) while it fails;
+ * then mark the token redeemed, write its status at once, and only then drop the journaled copy.
+ * On restart, a token whose Links (annotated with its name) are in input counts as redeemed, and
+ * one with journaled credentials has them written; neither is redeemed again.
  */
 import { createHash } from "node:crypto";
 import {
@@ -74,11 +75,16 @@ export interface TokenDeps {
   /** Names of the Links in input created by redeeming the token named `token`. */
   linksCreatedBy(token: string): string[];
   /**
-   * Writes the redeemed Secret and Links into the site's input, Secret first. Throws a
-   * CredentialConflictError, and writes nothing, if a resource of one of their names exists that
-   * this token did not create; any other failure is retried with the same credentials.
+   * Journals the credentials durably, then writes the Secret and Links into the site's input,
+   * Secret first. Throws a CredentialConflictError, and writes nothing to input, if a resource
+   * of one of their names exists that this token did not create; any other failure is retried
+   * with the same credentials.
    */
   save(token: AccessToken, credentials: RedeemedCredentials): Promise<void>;
+  /** Credentials journaled for `token` by an earlier run that may not have written them all. */
+  pendingCredentials(token: string): RedeemedCredentials | undefined;
+  /** Forgets the journaled credentials of `token` (written, or dropped). */
+  dropPendingCredentials(token: string): Promise<void>;
   /** Writes the token's status (as `status()` gives it) to runtime now. */
   persistStatus(name: string): Promise<void>;
   changed(): void;
@@ -118,7 +124,10 @@ export class TokenRedeemer {
     for (const [name, state] of this.states) {
       if (!wanted.has(name)) {
         if (state.retry) clearTimeout(state.retry);
-        if (state.received) log.error(`token ${name} was deleted before the link credentials it yielded could be saved; they are dropped`);
+        if (state.received) {
+          log.error(`token ${name} was deleted before the link credentials it yielded could be saved; they are dropped`);
+          void this.drop(name);
+        }
         this.states.delete(name);
       }
     }
@@ -147,7 +156,15 @@ export class TokenRedeemer {
           this.setCondition(state, ready());
           void this.persist(name);
         }
-        if (!redeemed) this.attempt(name);
+        const journaled = redeemed ? undefined : this.deps.pendingCredentials(name);
+        if (journaled) {
+          // The site stopped while writing what a redemption yielded: finish that, do not redeem again.
+          log.info(`token ${name}: writing the link credentials received before the site stopped`);
+          state.received = journaled;
+          this.save(name);
+        } else if (!redeemed) {
+          this.attempt(name);
+        }
       } else {
         state.token = token;
       }
@@ -246,10 +263,12 @@ export class TokenRedeemer {
           state.received = undefined;
           log.warn(`token ${name}: ${err.message}`);
           this.setCondition(state, failed(err.message));
+          void this.drop(name);
           return;
         }
         if (this.states.get(name) !== state) {
           log.error(`token ${name} was deleted before the link credentials it yielded could be saved; they are dropped`);
+          void this.drop(name);
           return;
         }
         const delay = state.backoff.next();
@@ -263,12 +282,22 @@ export class TokenRedeemer {
     );
   }
 
+  /** Writes the redeemed status, then drops the journaled credentials, which are in input now. */
   private async persist(name: string): Promise<void> {
     try {
       await this.deps.persistStatus(name);
     } catch (err) {
       // The Links in input already mark the token as redeemed; the next status pass writes it.
       log.warn(`token ${name}: its status could not be written: ${(err as Error).message}`);
+    }
+    await this.drop(name);
+  }
+
+  private async drop(name: string): Promise<void> {
+    try {
+      await this.deps.dropPendingCredentials(name);
+    } catch (err) {
+      log.warn(`token ${name}: its journaled link credentials could not be removed: ${(err as Error).message}`);
     }
   }
 

@@ -11,7 +11,7 @@ import path from "node:path";
 import { after, before, test } from "node:test";
 import { API_VERSION, toYaml, toYamlDocuments, type Link, type Secret } from "../../src/api/index.js";
 import { issueCertificate } from "../../src/certs/index.js";
-import { ok, parseTable, Sandbox, skupper } from "../helpers/cli.js";
+import { eventually, ok, parseTable, Sandbox, skupper } from "../helpers/cli.js";
 import { createAuthorities, type Authorities } from "../helpers/grant-fixtures.js";
 
 const sandbox = await Sandbox.create("redemption-hardening");
@@ -128,4 +128,34 @@ test("a grant server answering with anything besides the Secret and its Links ge
   );
   assert.equal(requests - asked, 1, "not retried: a retry would spend another redemption");
   assert.deepEqual([...(await inputFiles()).keys()].sort(), [...before.keys()].sort(), "nothing was written and the token was removed");
+});
+
+test("a site stopped half-way through storing a redemption finishes it on restart, without redeeming again", async () => {
+  answer = toYamlDocuments([await tlsSecret("x"), link("x", "203.0.113.66")]);
+  const asked = requests;
+  const namespace = path.join(home, "namespaces", "east");
+  await ok(["-n", "east", "system", "stop"], { home });
+
+  // What the site leaves if it stops after journaling the credentials and writing the Secret,
+  // before the Link: the journal, the Secret and the AccessToken.
+  const annotations = { "skupper.io/access-token": "half-stored" };
+  const secret = { ...(await tlsSecret("half-stored")), metadata: { name: "half-stored", annotations } };
+  const received = { ...link("half-stored", "203.0.113.77"), metadata: { name: "half-stored", annotations } };
+  const journal = path.join(namespace, "runtime", "redemptions", "half-stored.yaml");
+  await fs.mkdir(path.dirname(journal), { recursive: true });
+  await fs.writeFile(journal, toYamlDocuments([secret, received]), { mode: 0o600 });
+  await fs.writeFile(path.join(inputDir, "Secret-half-stored.yaml"), toYaml(secret), { mode: 0o600 });
+  const tokenFile = await writeToken("half-stored.yaml", "half-stored");
+  await fs.copyFile(tokenFile, path.join(inputDir, "AccessToken-half-stored.yaml"));
+
+  await ok(["-n", "east", "system", "start"], { home });
+  const status = await eventually("the token to be redeemed", async () => {
+    const token = JSON.parse(await ok(["-n", "east", "get", "accesstoken", "half-stored", "-o", "json"], { home })) as { status?: { redeemed?: boolean; status?: string } };
+    return token.status?.redeemed ? token.status : undefined;
+  });
+  assert.equal(status.status, "Ready");
+  const created = JSON.parse(await ok(["-n", "east", "get", "link", "half-stored", "-o", "json"], { home })) as Link;
+  assert.equal(created.spec.endpoints[0]?.host, "203.0.113.77", "the journaled Link, not a new answer");
+  assert.equal(requests - asked, 0, "the grant server was not asked again");
+  await eventually("the journal to be removed", async () => !(await fs.stat(journal).catch(() => undefined)));
 });

@@ -19,6 +19,8 @@ setLogSink(() => undefined);
 /** The site as the redeemer sees it: input in memory, writes that can be made to fail. */
 class FakeSite implements TokenDeps {
   readonly input = new Map<string, Resource>();
+  /** Credentials journaled by save, until dropped. */
+  readonly journal = new Map<string, RedeemedCredentials>();
   saveFailuresLeft = 0;
   saves = 0;
   readonly persisted: string[] = [];
@@ -46,6 +48,7 @@ class FakeSite implements TokenDeps {
   }
   async save(token: AccessToken, credentials: RedeemedCredentials): Promise<void> {
     this.saves++;
+    this.journal.set(token.metadata.name, credentials);
     if (this.saveFailuresLeft > 0) {
       this.saveFailuresLeft--;
       throw new Error("EROFS: read-only file system, open 'input/resources/Secret-west-token.yaml'");
@@ -55,6 +58,12 @@ class FakeSite implements TokenDeps {
       if (conflict) throw new CredentialConflictError(conflict);
     }
     for (const resource of [credentials.secret, ...credentials.links]) this.input.set(`${resource.kind}/${resource.metadata.name}`, resource);
+  }
+  pendingCredentials(token: string): RedeemedCredentials | undefined {
+    return this.journal.get(token);
+  }
+  async dropPendingCredentials(token: string): Promise<void> {
+    this.journal.delete(token);
   }
   async persistStatus(name: string): Promise<void> {
     this.persisted.push(name);
@@ -124,6 +133,7 @@ describe("durable redemption", () => {
     );
     assert.equal(redeemer.status("west-token")?.status, "Ready");
     assert.deepEqual(site.persisted, ["west-token"], "the redeemed status was written right after the credentials");
+    await eventually("the journaled copy to be dropped once the status is written", () => site.journal.size === 0, 3000, 10);
 
     const link = site.input.get("Link/west-token") as Link;
     const secret = site.input.get("Secret/west-token") as Secret;
@@ -149,6 +159,31 @@ describe("durable redemption", () => {
     assert.equal(ledger.issued.length, 1, "no second request to the grant server");
     assert.equal(grant.made, 1);
     await eventually("the status to be written", () => site.persisted.length === 2, 3000, 10);
+  });
+
+  test("after a restart, credentials journaled but not all written are written, without a redemption", async () => {
+    const grant = ledger.add({ uid: "g-journal", allowed: 1 });
+    const site = new FakeSite();
+    const first = redeemerFor(site);
+    first.sync([accessToken("g-journal")], new Map());
+    await eventually("the token to be redeemed", () => first.status("west-token")?.redeemed === true, 10_000, 10);
+    first.stop();
+
+    // As if the site had stopped after journaling and writing the Secret, before the Link.
+    const secret = site.input.get("Secret/west-token") as Secret;
+    const links = [site.input.get("Link/west-token") as Link];
+    site.input.delete("Link/west-token");
+    site.journal.set("west-token", { secret, links });
+    const savesBefore = site.saves;
+
+    const restarted = redeemerFor(site);
+    restarted.sync([accessToken("g-journal")], new Map());
+    await eventually("the journaled credentials to be written", () => restarted.status("west-token")?.redeemed === true, 10_000, 10);
+    assert.deepEqual(site.input.get("Link/west-token"), links[0], "the Link is back, as it was received");
+    assert.equal(site.saves, savesBefore + 1);
+    assert.equal(ledger.issued.length, 1, "no second request to the grant server");
+    assert.equal(grant.made, 1);
+    await eventually("the journal to be emptied", () => site.journal.size === 0, 3000, 10);
   });
 });
 
