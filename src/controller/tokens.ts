@@ -150,19 +150,21 @@ export class TokenRedeemer {
           token,
         };
         this.states.set(name, state);
+        const journaled = this.deps.pendingCredentials(name);
         if (redeemed && saved?.status?.redeemed !== true) {
           // The Links were written but the status was not (the site stopped in between).
           log.info(`token ${name} was redeemed already (link ${links.join(", ")}); not redeeming it again`);
           this.setCondition(state, ready());
           void this.persist(name);
-        }
-        const journaled = redeemed ? undefined : this.deps.pendingCredentials(name);
-        if (journaled) {
+        } else if (redeemed) {
+          // The site stopped after writing the status and before dropping the journaled copy.
+          if (journaled) void this.drop(name);
+        } else if (journaled) {
           // The site stopped while writing what a redemption yielded: finish that, do not redeem again.
           log.info(`token ${name}: writing the link credentials received before the site stopped`);
           state.received = journaled;
           this.save(name);
-        } else if (!redeemed) {
+        } else {
           this.attempt(name);
         }
       } else {
