@@ -229,7 +229,16 @@ export function acceptCredentials(body: string, where: string, tokenName: string
   // another one for the same answer.
   const unusable = (detail: string) => new RedemptionError("response", `the grant server at ${where} sent credentials that cannot be used: ${detail}`, false);
   if (Buffer.byteLength(body) > MAX_RESPONSE_BYTES) throw unusable(`the response is over ${MAX_RESPONSE_BYTES} bytes`);
-  const { resources, problems } = parseDocuments(body, `response from ${where}`);
+  let parsed: ReturnType<typeof parseDocuments>;
+  try {
+    parsed = parseDocuments(body, `response from ${where}`);
+  } catch (err) {
+    // The YAML library throws, rather than reports, unresolved aliases, alias bombs and nesting
+    // deeper than the stack.
+    if (err instanceof ReferenceError || err instanceof RangeError) throw unusable(`not valid YAML: ${err.message}`);
+    throw err;
+  }
+  const { resources, problems } = parsed;
   if (problems.length > 0) throw unusable(problems[0] as string);
   const unexpected = resources.find((r) => r.kind !== "Secret" && r.kind !== "Link");
   if (unexpected) throw unusable(`a ${unexpected.kind} ("${unexpected.metadata.name}"), which a redemption never returns`);

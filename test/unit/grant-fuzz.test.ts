@@ -5,7 +5,9 @@
  *   bodies and codes (and raw junk after the handshake), always answers with a well-formed HTTP
  *   error or closes the connection, never crashes and never counts a redemption;
  * - the token-file parser, given random and mutated AccessToken YAML, returns a valid token or
- *   throws a ValidationError / InvalidInputError with a message, never anything else.
+ *   throws a ValidationError / InvalidInputError with a message, never anything else;
+ * - the redeeming client's check of a 200 answer, given mutated answers, returns credentials
+ *   named from the token or throws a final RedemptionError, never anything else.
  *
  * A failure prints the seed and the shrunk counterexample; rerun with FC_SEED=<seed> to replay.
  */
@@ -15,7 +17,7 @@ import fc from "fast-check";
 import { API_VERSION, toYaml } from "../../src/api/index.js";
 import { InvalidInputError, ValidationError } from "../../src/common/errors.js";
 import { setLogSink } from "../../src/common/log.js";
-import { parseAccessTokenFile, redeemToken, type GrantServer } from "../../src/grants/index.js";
+import { acceptCredentials, parseAccessTokenFile, redeemToken, RedemptionError, type GrantServer } from "../../src/grants/index.js";
 import { eventually } from "../helpers/cli.js";
 import { connectTls, createAuthorities, IssuingLedger, readUntilClosed, startGrantServer, type Authorities } from "../helpers/grant-fixtures.js";
 
@@ -271,5 +273,54 @@ describe("token-file parser: cases the fuzz test found", () => {
   test("an alias bomb is a ValidationError naming the file", () => {
     const bomb = ["a: &a [x, x, x, x, x, x, x, x, x, x]", ...Array.from({ length: 9 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(10).fill(`*${String.fromCharCode(97 + i)}`).join(", ")}]`)].join("\n");
     assert.throws(() => parseAccessTokenFile(bomb, "token.yaml"), /^ValidationError: token\.yaml: not valid YAML: Excessive alias count/);
+  });
+});
+
+describe("redemption response check under random and mutated answers", () => {
+  let validAnswer = "";
+
+  before(async () => {
+    const ledgerForAnswer = new IssuingLedger(authorities.siteCa);
+    validAnswer = await ledgerForAnswer.issue(
+      { name: "g", uid: "g", code: "c", expiresAt: 0, allowed: 1, made: 0 },
+      { name: "west-token", subject: "east", linkedSites: [], host: "192.0.2.10" },
+    );
+  });
+
+  function acceptOrExplain(body: string): void {
+    try {
+      const credentials = acceptCredentials(body, "192.0.2.10:9090", "west-token");
+      assert.equal(credentials.secret.metadata.name, "west-token");
+      assert.ok(credentials.links.length >= 1);
+      for (const link of credentials.links) assert.equal(link.spec.tlsCredentials, "west-token");
+    } catch (err) {
+      assert.ok(err instanceof RedemptionError, `a RedemptionError, got ${(err as Error)?.constructor?.name}: ${String(err)}`);
+      assert.equal(err.retryable, false, "an unusable answer is final");
+      assert.match(err.message, /^the grant server at 192\.0\.2\.10:9090 sent credentials that cannot be used: ./);
+    }
+  }
+
+  test("the valid answer is accepted", () => {
+    acceptOrExplain(validAnswer);
+    assert.equal(acceptCredentials(validAnswer, "h", "west-token").links.length, 1);
+  });
+
+  test("mutated answers are accepted as credentials named from the token, or refused with a RedemptionError", () => {
+    const edit = fc.record({
+      at: fc.nat(),
+      cut: fc.integer({ min: 0, max: 30 }),
+      text: fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom("*a", "&a ", "---\n", "\n  ", "kind: Listener\n", "name: victim\n", ": ", "!!binary ", "[", "{")),
+    });
+    fc.assert(
+      fc.property(fc.array(edit, { minLength: 1, maxLength: 5 }), (edits) => {
+        let body = validAnswer;
+        for (const e of edits) {
+          const at = e.at % (body.length + 1);
+          body = body.slice(0, at) + e.text + body.slice(at + e.cut);
+        }
+        acceptOrExplain(body);
+      }),
+      bounded(1500, 20_000),
+    );
   });
 });
