@@ -102,6 +102,8 @@ interface TokenState {
   received?: RedeemedCredentials;
   conditions: Condition[];
   inFlight: boolean;
+  /** Not attempted yet because no site was active; attempted at the next sync. */
+  waitingForSite?: boolean;
   retry?: NodeJS.Timeout;
   backoff: Backoff;
   token: AccessToken;
@@ -169,6 +171,7 @@ export class TokenRedeemer {
         }
       } else {
         state.token = token;
+        if (state.waitingForSite) this.attempt(name);
       }
     }
   }
@@ -190,6 +193,7 @@ export class TokenRedeemer {
     if (!state || state.redeemed || state.inFlight || this.stopped) return;
     state.retry = undefined;
     const context = this.deps.context();
+    state.waitingForSite = !context;
     if (!context) {
       this.setCondition(state, pending("No active site in this namespace"));
       return;

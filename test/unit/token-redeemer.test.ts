@@ -27,9 +27,7 @@ class FakeSite implements TokenDeps {
   readonly messages: string[] = [];
   redeemer: TokenRedeemer | undefined;
 
-  context() {
-    return { siteId: "site-east", siteName: "east" };
-  }
+  context: () => { siteId: string; siteName: string } | undefined = () => ({ siteId: "site-east", siteName: "east" });
   linkedSites(): string[] {
     return [];
   }
@@ -184,6 +182,22 @@ describe("durable redemption", () => {
     assert.equal(ledger.issued.length, 1, "no second request to the grant server");
     assert.equal(grant.made, 1);
     await eventually("the journal to be emptied", () => site.journal.size === 0, 3000, 10);
+  });
+});
+
+describe("waiting for a site", () => {
+  test("a token applied before the site is redeemed once the site is active", async () => {
+    const grant = ledger.add({ uid: "g-later" });
+    const site = new FakeSite();
+    let active = false;
+    site.context = () => (active ? { siteId: "site-east", siteName: "east" } : undefined);
+    const redeemer = redeemerFor(site);
+    redeemer.sync([accessToken("g-later")], new Map());
+    assert.equal(redeemer.status("west-token")?.message, "No active site in this namespace");
+    active = true;
+    redeemer.sync([accessToken("g-later")], new Map());
+    await eventually("the token to be redeemed", () => redeemer.status("west-token")?.redeemed === true, 10_000, 10);
+    assert.equal(grant.made, 1);
   });
 });
 
