@@ -9,7 +9,7 @@
  */
 import https from "node:https";
 import { isIP } from "node:net";
-import { API_VERSION, NAME_PATTERN, parseDocuments, type Endpoint, type Link, type Resource, type Secret } from "../api/index.js";
+import { API_VERSION, NAME_PATTERN, parseDocuments, type Endpoint, type Link, type Secret } from "../api/index.js";
 import { isCertificate } from "../certs/index.js";
 import { SkupperError } from "../common/errors.js";
 import { Header, MAX_LINKS_PER_REDEMPTION, MAX_RESPONSE_BYTES, ResponseAnnotation, type RefusalReason } from "./protocol.js";
@@ -305,9 +305,4 @@ function endpointOnly(endpoint: Endpoint): Endpoint {
     port: endpoint.port,
     ...(endpoint.group !== undefined ? { group: endpoint.group } : {}),
   };
-}
-
-/** Every resource in a redemption's credentials, Secret first. */
-export function credentialResources(credentials: RedeemedCredentials): Resource[] {
-  return [credentials.secret, ...credentials.links];
 }
