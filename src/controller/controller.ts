@@ -3,6 +3,7 @@
  * server, redeems tokens, and writes status back. Changes in input apply live.
  */
 import { randomUUID } from "node:crypto";
+import path from "node:path";
 import {
   ConditionType,
   failed,
@@ -29,10 +30,11 @@ import { FILE_MODE, resourceKey, type InputSnapshot, type LocalStore } from "../
 import { certificateHosts, formatHostPort, planAccess, type AccessPlan } from "./access.js";
 import { GrantBook } from "./grants.js";
 import { issueLinkBundle, linkStatus, planLinks, type LinkPlan } from "./links.js";
+import { RedemptionJournal } from "./redemption-journal.js";
 import { RuntimeWriter } from "./runtime-writer.js";
 import { connectorStatus, listenerStatus, planConnectors, planListeners, type ServicePlan } from "./services.js";
 import { siteStatus } from "./site.js";
-import { Annotation, TokenRedeemer } from "./tokens.js";
+import { Annotation, conflictWith, CredentialConflictError, TokenRedeemer } from "./tokens.js";
 import type { ConnectorConfig, ListenerConfig } from "../router/index.js";
 
 const log = logger("controller");
@@ -83,6 +85,7 @@ export class SiteController {
   private readonly grants: GrantBook;
   private readonly tokens: TokenRedeemer;
   private readonly writer: RuntimeWriter;
+  private readonly journal: RedemptionJournal;
   private snapshot: InputSnapshot = { resources: [], problems: [], sources: new Map() };
   private active: Site | undefined;
   private state: SiteState | undefined;
@@ -114,6 +117,7 @@ export class SiteController {
     private readonly options: ControllerOptions,
   ) {
     this.writer = new RuntimeWriter(store);
+    this.journal = new RedemptionJournal(path.join(store.paths.runtime, "redemptions"));
     this.grants = new GrantBook({
       issue: (grant, request) => this.issueCredentials(grant, request),
       persist: (name) => this.writeGrant(name),
@@ -127,7 +131,11 @@ export class SiteController {
       linkedSites: () => this.linkedSites(),
       linkTo: (siteId) => this.linkTo(siteId),
       nameConflict: (name, token) => this.nameConflict(name, token),
+      linksCreatedBy: (token) => this.linksCreatedBy(token),
       save: (token, credentials) => this.saveCredentials(token, credentials),
+      pendingCredentials: (token) => this.journal.get(token),
+      dropPendingCredentials: (token) => this.journal.remove(token),
+      persistStatus: (name) => this.writeTokenStatus(name),
       changed: () => this.schedule(false),
     });
   }
@@ -135,6 +143,7 @@ export class SiteController {
   async start(): Promise<void> {
     await this.store.ensureDirectories();
     this.state = await this.loadState();
+    await this.journal.load();
     this.stopWatching = this.store.watchInput(() => this.schedule(true));
     this.schedule(true);
     await this.settled();
@@ -550,12 +559,39 @@ export class SiteController {
     return toYamlDocuments([secret, link]);
   }
 
-  /** The Secret goes first, so the Link never appears without its credentials. */
-  private async saveCredentials(_token: AccessToken, credentials: RedeemedCredentials): Promise<void> {
+  /**
+   * Journals a redemption's credentials in runtime, then writes its Secret and Links into input,
+   * Secret first so a Link never appears without its credentials. Input is read again first: a
+   * resource of one of those names that this token did not create (the snapshot may be older
+   * than a user's last apply) is never replaced, and then nothing is written to input.
+   */
+  private async saveCredentials(token: AccessToken, credentials: RedeemedCredentials): Promise<void> {
+    const tokenName = token.metadata.name;
+    // On disk before anything else: a restart from here on writes these instead of redeeming again.
+    if (this.journal.get(tokenName) !== credentials) await this.journal.write(tokenName, credentials);
+    for (const resource of [credentials.secret, ...credentials.links]) {
+      const existing = await this.store.getInput(resource.kind, resource.metadata.name);
+      const conflict = conflictWith(resource.kind, resource.metadata.name, existing, tokenName);
+      if (conflict) throw new CredentialConflictError(conflict);
+    }
     await this.store.writeInput({ ...credentials.secret, metadata: { ...credentials.secret.metadata, generation: 1 } });
     for (const link of credentials.links) {
       await this.store.writeInput({ ...link, metadata: { ...link.metadata, generation: 1 } });
     }
+  }
+
+  /** Writes a token's runtime status now, so `redeemed: true` is on disk right after its Links. */
+  private async writeTokenStatus(name: string): Promise<void> {
+    const token = this.list("AccessToken").find((t) => t.metadata.name === name);
+    if (!token) return;
+    const { status: _ignored, ...desired } = token;
+    await this.writer.write("AccessToken", name, () => ({ ...desired, status: this.tokens.status(name) }) as AccessToken);
+  }
+
+  private linksCreatedBy(token: string): string[] {
+    return this.list("Link")
+      .filter((link) => link.metadata.annotations?.[Annotation.accessToken] === token)
+      .map((link) => link.metadata.name);
   }
 
   private linkedSites(): string[] {
@@ -582,10 +618,8 @@ export class SiteController {
 
   private nameConflict(name: string, token: string): string | undefined {
     for (const kind of ["Link", "Secret"] as const) {
-      const existing = this.list(kind).find((r) => r.metadata.name === name);
-      if (existing && existing.metadata.annotations?.[Annotation.accessToken] !== token) {
-        return `A ${kind} named "${name}" already exists in this namespace; rename the token (metadata.name) or delete that ${kind}`;
-      }
+      const conflict = conflictWith(kind, name, this.list(kind).find((r) => r.metadata.name === name), token);
+      if (conflict) return conflict;
     }
     return undefined;
   }

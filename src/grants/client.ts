@@ -1,13 +1,20 @@
 /**
  * Redeeming an access token: POST the code to the token's URL over HTTPS, trusting only the
  * CA in the token, and read back a TLS Secret and one or more Links.
+ *
+ * The response is not trusted beyond what the token vouches for (the server's identity): it must
+ * be exactly one TLS Secret and the Links that use it, nothing else, and the redeeming site names
+ * them itself, from the token (credentialNames), so a grant server can never choose which
+ * resources of the redeeming site get written.
  */
 import https from "node:https";
 import { isIP } from "node:net";
-import { parseDocuments, type Link, type Secret } from "../api/index.js";
+import { API_VERSION, NAME_PATTERN, parseDocuments, type Endpoint, type Link, type Secret } from "../api/index.js";
+import { isCertificate } from "../certs/index.js";
 import { SkupperError } from "../common/errors.js";
-import { Header, type RefusalReason } from "./protocol.js";
+import { Header, MAX_LINKS_PER_REDEMPTION, MAX_RESPONSE_BYTES, ResponseAnnotation, type RefusalReason } from "./protocol.js";
 
+/** No byte for this long fails the request; the whole exchange may take three times as long. */
 const TIMEOUT_MS = 10_000;
 
 export interface TokenToRedeem {
@@ -25,9 +32,20 @@ export interface RedeemerIdentity {
   linkedSites: string[];
 }
 
+/** What a redemption yields, already named for the redeeming site (see credentialNames). */
 export interface RedeemedCredentials {
   secret: Secret;
   links: Link[];
+}
+
+/**
+ * The names a redemption's resources get on the redeeming site, whatever the server called them:
+ * the Secret and the first Link are named like the token; further Links (an issuing site with
+ * several router groups) get "-2", "-3", ... appended.
+ */
+export function credentialNames(tokenName: string, linkCount: number): { secret: string; links: string[] } {
+  const links = Array.from({ length: Math.max(1, linkCount) }, (_, i) => (i === 0 ? tokenName : `${tokenName}-${i + 1}`));
+  return { secret: tokenName, links };
 }
 
 export type RedemptionFailure = RefusalReason | "transport" | "tls" | "response";
@@ -61,7 +79,7 @@ export async function redeemToken(token: TokenToRedeem, identity: RedeemerIdenti
   const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
   const where = url.host;
   const { status, headers, body } = await post(url, host, token, identity, timeoutMs, where);
-  if (status === 200) return parseCredentials(body, where);
+  if (status === 200) return acceptCredentials(body, where, identity.name);
   throw refusalError(status, headers, body.trim(), where);
 }
 
@@ -96,24 +114,37 @@ function post(
         },
       },
       (response) => {
+        const oversized = () =>
+          request.destroy(
+            new RedemptionError("response", `the grant server at ${where} sent an oversized response (over ${MAX_RESPONSE_BYTES} bytes)`, false),
+          );
+        if (Number(response.headers["content-length"] ?? 0) > MAX_RESPONSE_BYTES) return oversized();
         const chunks: Buffer[] = [];
         let size = 0;
         response.on("data", (chunk: Buffer) => {
           size += chunk.length;
-          if (size > 1024 * 1024) {
-            request.destroy(new RedemptionError("response", `the grant server at ${where} sent an oversized response`, true));
-            return;
-          }
+          if (size > MAX_RESPONSE_BYTES) return oversized();
           chunks.push(chunk);
         });
         response.on("end", () =>
-          resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks).toString("utf8") }),
+          settle(() => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks).toString("utf8") })),
         );
-        response.on("error", (err) => reject(transportError(err, where)));
+        response.on("error", (err) => settle(() => reject(err instanceof RedemptionError ? err : transportError(err, where))));
       },
     );
-    request.on("timeout", () => request.destroy(Object.assign(new Error("timeout"), { code: "ETIMEDOUT" })));
-    request.on("error", (err) => reject(err instanceof RedemptionError ? err : transportError(err, where)));
+    const timedOut = () => request.destroy(Object.assign(new Error("timeout"), { code: "ETIMEDOUT" }));
+    // The inactivity timeout alone would let a server that trickles bytes hold us forever.
+    const deadline = setTimeout(timedOut, timeoutMs * 3);
+    deadline.unref();
+    let settled = false;
+    const settle = (action: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(deadline);
+      action();
+    };
+    request.on("timeout", timedOut);
+    request.on("error", (err) => settle(() => reject(err instanceof RedemptionError ? err : transportError(err, where))));
     request.end(token.code);
   });
 }
@@ -186,18 +217,92 @@ function legacyReason(status: number, text: string): RefusalReason | undefined {
   return undefined;
 }
 
-function parseCredentials(body: string, where: string): RedeemedCredentials {
-  const { resources, problems } = parseDocuments(body, `response from ${where}`);
-  const secret = resources.find((r): r is Secret => r.kind === "Secret");
-  const links = resources.filter((r): r is Link => r.kind === "Link");
-  if (!secret || links.length === 0 || problems.length > 0) {
-    const detail = problems[0] ?? (secret ? "no Link in the response" : "no Secret in the response");
-    throw new RedemptionError("response", `the grant server at ${where} sent credentials that cannot be used: ${detail}`, true);
+/**
+ * Checks a 200 response strictly and rebuilds the credentials under the redeeming site's own
+ * names: exactly one Secret of type kubernetes.io/tls with usable tls.crt, tls.key and ca.crt;
+ * one to MAX_LINKS_PER_REDEMPTION Links, each using that Secret; nothing else. Only the fields a
+ * link needs are kept (endpoints, and the issuer's site id and name); whatever else the server
+ * put in (names, labels, annotations, settings, cost) is dropped.
+ */
+export function acceptCredentials(body: string, where: string, tokenName: string): RedeemedCredentials {
+  // Final, not retried: the server has counted this redemption, and asking again would spend
+  // another one for the same answer.
+  const unusable = (detail: string) => new RedemptionError("response", `the grant server at ${where} sent credentials that cannot be used: ${detail}`, false);
+  if (Buffer.byteLength(body) > MAX_RESPONSE_BYTES) throw unusable(`the response is over ${MAX_RESPONSE_BYTES} bytes`);
+  let parsed: ReturnType<typeof parseDocuments>;
+  try {
+    parsed = parseDocuments(body, `response from ${where}`);
+  } catch (err) {
+    // The YAML library throws, rather than reports, unresolved aliases, alias bombs and nesting
+    // deeper than the stack.
+    if (err instanceof ReferenceError || err instanceof RangeError) throw unusable(`not valid YAML: ${err.message}`);
+    throw err;
   }
-  for (const key of ["tls.crt", "tls.key", "ca.crt"]) {
-    if (!secret.data?.[key]) {
-      throw new RedemptionError("response", `the grant server at ${where} sent a Secret without "${key}"`, true);
+  const { resources, problems } = parsed;
+  if (problems.length > 0) throw unusable(problems[0] as string);
+  const unexpected = resources.find((r) => r.kind !== "Secret" && r.kind !== "Link");
+  if (unexpected) throw unusable(`a ${unexpected.kind} ("${unexpected.metadata.name}"), which a redemption never returns`);
+  const secrets = resources.filter((r): r is Secret => r.kind === "Secret");
+  const links = resources.filter((r): r is Link => r.kind === "Link");
+  if (secrets.length !== 1) throw unusable(secrets.length === 0 ? "no Secret in the response" : `${secrets.length} Secrets; a redemption returns exactly one`);
+  if (links.length === 0) throw unusable("no Link in the response");
+  if (links.length > MAX_LINKS_PER_REDEMPTION) throw unusable(`${links.length} Links; at most ${MAX_LINKS_PER_REDEMPTION} are accepted`);
+  const sent = secrets[0] as Secret;
+  if (sent.type !== "kubernetes.io/tls") throw unusable(`the Secret is of type "${sent.type ?? ""}", not kubernetes.io/tls`);
+  const data = tlsData(sent, unusable);
+  for (const link of links) {
+    if (link.spec.tlsCredentials !== sent.metadata.name) {
+      throw unusable(`Link "${link.metadata.name}" does not use the Secret "${sent.metadata.name}" of the response (tlsCredentials: "${link.spec.tlsCredentials ?? ""}")`);
     }
   }
-  return { secret, links };
+
+  const names = credentialNames(tokenName, links.length);
+  for (const name of [names.secret, ...names.links]) {
+    if (name.length > 253 || !NAME_PATTERN.test(name)) {
+      throw new RedemptionError("invalid", `the token's name "${tokenName}" cannot name the ${links.length} links it yields ("${name}" is not a valid name); rename the token (metadata.name)`, false);
+    }
+  }
+  const secret: Secret = { apiVersion: "v1", kind: "Secret", metadata: { name: names.secret }, type: "kubernetes.io/tls", data };
+  return {
+    secret,
+    links: links.map((link, i) => ({
+      apiVersion: API_VERSION,
+      kind: "Link",
+      metadata: { name: names.links[i] as string, ...issuerAnnotations(link) },
+      spec: { endpoints: link.spec.endpoints.map(endpointOnly), tlsCredentials: names.secret },
+    })),
+  };
+}
+
+const TLS_KEYS = ["tls.crt", "tls.key", "ca.crt"] as const;
+
+function tlsData(secret: Secret, unusable: (detail: string) => RedemptionError): Record<(typeof TLS_KEYS)[number], string> {
+  const data = {} as Record<(typeof TLS_KEYS)[number], string>;
+  for (const key of TLS_KEYS) {
+    const value = secret.data?.[key]?.replace(/\s+/g, "");
+    if (!value) throw unusable(`the Secret has no "${key}"`);
+    const pem = Buffer.from(value, "base64").toString("utf8");
+    const usable = key === "tls.key" ? /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem) : isCertificate(pem);
+    if (!usable) throw unusable(`the Secret's "${key}" is not a PEM ${key === "tls.key" ? "private key" : "certificate"}`);
+    data[key] = value;
+  }
+  return data;
+}
+
+function issuerAnnotations(link: Link): { annotations?: Record<string, string> } {
+  const annotations: Record<string, string> = {};
+  for (const key of Object.values(ResponseAnnotation)) {
+    const value = link.metadata.annotations?.[key];
+    if (value && value.length <= 253) annotations[key] = value;
+  }
+  return Object.keys(annotations).length > 0 ? { annotations } : {};
+}
+
+function endpointOnly(endpoint: Endpoint): Endpoint {
+  return {
+    ...(endpoint.name !== undefined ? { name: endpoint.name } : {}),
+    host: endpoint.host,
+    port: endpoint.port,
+    ...(endpoint.group !== undefined ? { group: endpoint.group } : {}),
+  };
 }

@@ -18,6 +18,12 @@ export const Header = {
   issuerSiteName: "skupper-issuer-site-name",
 } as const;
 
+/** Annotations of the Links in a redemption response: who issued them. */
+export const ResponseAnnotation = {
+  remoteSiteId: "skupper.io/remote-site-id",
+  remoteSiteName: "skupper.io/remote-site-name",
+} as const;
+
 /** Why a redemption was refused. Each has its own status code and sentence. */
 export type RefusalReason = "unknown" | "expired" | "exhausted" | "refused" | "self" | "duplicate" | "invalid";
 
@@ -33,3 +39,12 @@ export const REFUSAL_STATUS: Record<RefusalReason, number> = {
 
 /** Largest request body accepted; a code is 24 characters. */
 export const MAX_BODY_BYTES = 4096;
+
+/** Largest request head (request line and headers) the grant server reads; more is answered 431. */
+export const MAX_HEADER_BYTES = 8192;
+
+/** Largest response the redeeming client reads; a Secret and a few Links take about 4 KiB. */
+export const MAX_RESPONSE_BYTES = 64 * 1024;
+
+/** Most Links one redemption may return (one per router group of the issuing site). */
+export const MAX_LINKS_PER_REDEMPTION = 8;

@@ -5,12 +5,17 @@
  * a redemption is recorded (persisted) before the credentials are sent and taken back if they
  * could not be sent, so a failed redemption never uses up a grant and no crash can let a grant
  * be redeemed more often than allowed.
+ *
+ * Every connection is bounded in time and number (connection-guard.ts), since anyone who can
+ * reach the port may connect.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import https from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
 import { logger } from "../common/log.js";
-import { Header, MAX_BODY_BYTES, REFUSAL_STATUS, type RefusalReason } from "./protocol.js";
+import { ConnectionGuard, connectionLimits, type ConnectionLimits } from "./connection-guard.js";
+import { Header, MAX_BODY_BYTES, MAX_HEADER_BYTES, REFUSAL_STATUS, type RefusalReason } from "./protocol.js";
 
 const log = logger("grant-server");
 
@@ -71,10 +76,30 @@ export class GrantServer {
   /** Per-grant queue: redemptions of one grant never overlap. */
   private readonly queues = new Map<string, Promise<void>>();
 
-  constructor(private readonly ledger: GrantLedger) {}
+  private readonly limits: ConnectionLimits;
+  private guard: ConnectionGuard | undefined;
+
+  /** `limits` override the defaults of DEFAULT_CONNECTION_LIMITS (tests use short ones). */
+  constructor(
+    private readonly ledger: GrantLedger,
+    limits: Partial<ConnectionLimits> = {},
+  ) {
+    this.limits = connectionLimits(limits);
+  }
 
   get listening(): boolean {
     return this.server?.listening ?? false;
+  }
+
+  /** Connections open now, and how many were closed at once because too many were open. */
+  get connections(): { open: number; dropped: number } {
+    return { open: this.guard?.openConnections ?? 0, dropped: this.guard?.dropped ?? 0 };
+  }
+
+  /** The port the server listens on (useful with port 0), if it listens. */
+  get port(): number | undefined {
+    const address = this.server?.address();
+    return address && typeof address === "object" ? address.port : undefined;
   }
 
   async configure(config: GrantServerConfig): Promise<void> {
@@ -87,11 +112,32 @@ export class GrantServer {
       return;
     }
     await this.close();
+    const limits = this.limits;
+    const guard = new ConnectionGuard(limits);
     const server = https.createServer(
-      { cert: config.cert, key: config.key, minVersion: "TLSv1.3", requestTimeout: 15_000, headersTimeout: 10_000, keepAlive: false },
+      {
+        cert: config.cert,
+        key: config.key,
+        minVersion: "TLSv1.3",
+        handshakeTimeout: limits.handshakeTimeoutMs,
+        // Node's own checks, kept as a second line behind the guard's per-connection deadlines.
+        headersTimeout: limits.headersTimeoutMs,
+        requestTimeout: limits.requestTimeoutMs,
+        connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
+        maxHeaderSize: MAX_HEADER_BYTES,
+        keepAlive: false,
+      },
       (req, res) => void this.handle(req, res),
     );
     server.keepAliveTimeout = 1000;
+    guard.attach(server);
+    // Node hands CONNECT to a "connect" listener and, without one, drops the connection unanswered.
+    server.on("connect", (_req: IncomingMessage, socket: Duplex) => {
+      const text = "Only POST is supported\n";
+      socket.end(
+        `HTTP/1.1 405 Method Not Allowed\r\nAllow: POST\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
+      );
+    });
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen({ port: config.port, ...(config.host ? { host: config.host } : {}) }, () => {
@@ -101,12 +147,14 @@ export class GrantServer {
     });
     server.on("error", (err) => log.error(err.message));
     this.server = server;
+    this.guard = guard;
     this.config = config;
   }
 
   async close(): Promise<void> {
     const server = this.server;
     this.server = undefined;
+    this.guard = undefined;
     this.config = undefined;
     if (!server) return;
     server.closeAllConnections?.();
@@ -114,19 +162,22 @@ export class GrantServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const guard = this.guard;
+    guard?.advance(req.socket, "body");
     try {
       if (req.method !== "POST") {
         res.setHeader("Allow", "POST");
-        return reply(res, 405, "Only POST is supported");
+        return this.reply(res, 405, "Only POST is supported");
       }
       const body = await readBody(req);
-      if (body === undefined) return refuse(res, new Refusal("invalid", "Request body not valid"));
+      guard?.advance(req.socket, "processing");
+      if (body === undefined) return this.refuse(res, new Refusal("invalid", "Request body not valid"));
       const uid = (req.url ?? "").split("?")[0]?.replace(/\//g, "") ?? "";
-      if (!this.ledger.find(uid)) return refuse(res, new Refusal("unknown", "No such claim"));
+      if (!this.ledger.find(uid)) return this.refuse(res, new Refusal("unknown", "No such claim"));
       await this.serialized(uid, () => this.redeem(uid, body, req, res));
     } catch (err) {
       log.error(`redemption failed: ${(err as Error).message}`);
-      if (!res.headersSent) reply(res, 500, "Internal error");
+      if (!res.headersSent) this.reply(res, 500, "Internal error");
     }
   }
 
@@ -143,35 +194,66 @@ export class GrantServer {
 
   private async redeem(uid: string, code: Buffer, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const grant = this.ledger.find(uid);
-    if (!grant) return refuse(res, new Refusal("unknown", "No such claim"));
-    if (!sameCode(code, grant.code)) return refuse(res, new Refusal("refused", "Redemption of access token refused"));
+    if (!grant) return this.refuse(res, new Refusal("unknown", "No such claim"));
+    if (!sameCode(code, grant.code)) return this.refuse(res, new Refusal("refused", "Redemption of access token refused"));
     if (Date.now() > grant.expiresAt) {
-      return refuse(res, new Refusal("expired", `Access token expired at ${new Date(grant.expiresAt).toISOString()}`));
+      return this.refuse(res, new Refusal("expired", `Access token expired at ${new Date(grant.expiresAt).toISOString()}`));
     }
     if (grant.made >= grant.allowed) {
-      return refuse(res, new Refusal("exhausted", `No such access granted: all ${grant.allowed} redemption(s) of this token have been used`));
+      return this.refuse(res, new Refusal("exhausted", `No such access granted: all ${grant.allowed} redemption(s) of this token have been used`));
     }
     const request = redemptionRequest(req, grant);
     let body: string;
     try {
       body = await this.ledger.issue(grant, request);
     } catch (err) {
-      if (err instanceof Refusal) return refuse(res, err);
+      if (err instanceof Refusal) return this.refuse(res, err);
       throw err;
     }
     try {
       await this.ledger.record(grant);
     } catch (err) {
       log.error(`could not record a redemption of grant ${grant.name}: ${(err as Error).message}`);
-      return reply(res, 503, "Internal error");
+      return this.reply(res, 503, "Internal error");
     }
-    const delivered = await send(res, 200, body, "application/yaml");
+    const delivered = await this.send(res, 200, body, "application/yaml");
     if (delivered) {
       log.info(`grant ${grant.name} redeemed by ${request.siteName ?? request.subject} (${grant.made}/${grant.allowed})`);
     } else {
       log.warn(`grant ${grant.name}: the credentials could not be delivered; the redemption is not counted`);
       await this.ledger.unrecord(grant);
     }
+  }
+
+  private refuse(res: ServerResponse, refusal: Refusal): void {
+    res.setHeader(Header.error, refusal.reason);
+    for (const [name, value] of Object.entries(refusal.headers)) res.setHeader(name, value);
+    this.reply(res, REFUSAL_STATUS[refusal.reason], refusal.message);
+  }
+
+  private reply(res: ServerResponse, status: number, text: string): void {
+    void this.send(res, status, text + "\n", "text/plain; charset=utf-8");
+  }
+
+  /** Sends a response; resolves true once it has been handed to the connection in full. */
+  private send(res: ServerResponse, status: number, body: string, contentType: string): Promise<boolean> {
+    // From here on the connection gets the response allowance, not the request deadline.
+    this.guard?.advance(res.socket, "responding");
+    // A connection that closed before the answer was ready never emits "close" again.
+    if (res.destroyed || !res.socket || res.socket.destroyed) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      let settled = false;
+      const settle = (ok: boolean) => {
+        if (settled) return;
+        settled = true;
+        resolve(ok);
+      };
+      res.once("finish", () => settle(true));
+      res.once("close", () => settle(res.writableFinished));
+      res.once("error", () => settle(false));
+      res.writeHead(status, { "Content-Type": contentType, "Content-Length": Buffer.byteLength(body), Connection: "close" });
+      res.end(body);
+    });
   }
 }
 
@@ -210,40 +292,35 @@ function sameCode(given: Buffer, expected: string): boolean {
   return timingSafeEqual(a, b);
 }
 
-async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) return undefined;
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
-}
-
-function refuse(res: ServerResponse, refusal: Refusal): void {
-  res.setHeader(Header.error, refusal.reason);
-  for (const [name, value] of Object.entries(refusal.headers)) res.setHeader(name, value);
-  reply(res, REFUSAL_STATUS[refusal.reason], refusal.message);
-}
-
-function reply(res: ServerResponse, status: number, text: string): void {
-  void send(res, status, text + "\n", "text/plain; charset=utf-8");
-}
-
-/** Sends a response; resolves true once it has been handed to the connection in full. */
-function send(res: ServerResponse, status: number, body: string, contentType: string): Promise<boolean> {
+/**
+ * The request body, or undefined if it is over MAX_BODY_BYTES or the client went away. The rest
+ * of an oversized body is read and dropped, so the refusal reaches the client instead of a reset;
+ * the connection's deadlines bound how long that can go on.
+ */
+function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
   return new Promise((resolve) => {
     let settled = false;
-    const settle = (ok: boolean) => {
+    const settle = (body: Buffer | undefined) => {
       if (settled) return;
       settled = true;
-      resolve(ok);
+      resolve(body);
     };
-    res.once("finish", () => settle(true));
-    res.once("close", () => settle(res.writableFinished));
-    res.once("error", () => settle(false));
-    res.writeHead(status, { "Content-Type": contentType, "Content-Length": Buffer.byteLength(body), Connection: "close" });
-    res.end(body);
+    const declared = Number(req.headers["content-length"] ?? 0);
+    if (declared > MAX_BODY_BYTES) {
+      req.resume();
+      settle(undefined);
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      if (settled) return;
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) settle(undefined);
+      else chunks.push(chunk);
+    });
+    req.on("end", () => settle(Buffer.concat(chunks)));
+    req.on("error", () => settle(undefined));
+    req.on("close", () => settle(undefined));
   });
 }

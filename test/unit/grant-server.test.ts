@@ -7,7 +7,7 @@ import type { AddressInfo } from "node:net";
 import https from "node:https";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { API_VERSION, toYamlDocuments, type Link, type Secret } from "../../src/api/index.js";
-import { createCA, issueCertificate, type Credentials } from "../../src/certs/index.js";
+import { createCA, describeCertificate, issueCertificate, type Credentials } from "../../src/certs/index.js";
 import { setLogSink } from "../../src/common/log.js";
 import {
   GrantServer,
@@ -48,12 +48,14 @@ class TestLedger implements GrantLedger {
   async issue(grant: GrantRecord, request: RedemptionRequest): Promise<string> {
     if (this.issueFailure) throw this.issueFailure;
     this.issued.push(request);
+    // The client accepts only usable credentials: a real certificate for the subject.
+    const client = await issueCertificate(ca, { commonName: request.subject, usage: "client" });
     const secret: Secret = {
       apiVersion: "v1",
       kind: "Secret",
       metadata: { name: request.name },
       type: "kubernetes.io/tls",
-      data: { "tls.crt": b64(`cert for ${request.subject}`), "tls.key": b64("key"), "ca.crt": b64("ca") },
+      data: { "tls.crt": b64(client.cert), "tls.key": b64(client.key), "ca.crt": b64(ca.cert) },
     };
     const link: Link = {
       apiVersion: API_VERSION,
@@ -136,7 +138,7 @@ describe("redemption", () => {
     const result = await redeemToken(token("g-ok", "correct-code", "localhost"), identity);
     assert.equal(result.secret.kind, "Secret");
     assert.equal(result.secret.metadata.name, "my-token");
-    assert.equal(Buffer.from(result.secret.data?.["tls.crt"] ?? "", "base64").toString(), "cert for east");
+    assert.equal(describeCertificate(Buffer.from(result.secret.data?.["tls.crt"] ?? "", "base64").toString()).commonName, "east");
     assert.equal(result.links.length, 1);
     assert.equal(result.links[0]?.spec.endpoints[0]?.host, "localhost", "the ledger saw the host the client used");
     assert.equal(result.links[0]?.spec.endpoints[0]?.port, "55671");
