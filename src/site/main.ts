@@ -6,6 +6,7 @@ import { parseArgs } from "node:util";
 import { logger } from "../common/log.js";
 import { version } from "../common/version.js";
 import { SiteController } from "../controller/index.js";
+import { removeStaleTempFiles } from "../common/files.js";
 import { LocalStore, SitePaths, skupperHome, validateNamespace, DEFAULT_NAMESPACE } from "../store/index.js";
 import { acquirePidFile, AlreadyRunningError, releasePidFile } from "./pidfile.js";
 
@@ -30,6 +31,10 @@ async function main(): Promise<void> {
     }
     throw err;
   }
+  // Only now, holding the pid file, so no other site process cleans up at the same time; temp
+  // files of live writers (a CLI command writing right now) are left alone.
+  const removed = await removeStaleTempFiles(paths.root);
+  if (removed.length > 0) log.info(`removed ${removed.length} temporary file(s) left by processes that ended while writing`);
   const controller = new SiteController(store, { version: version() });
   let stopping = false;
   const shutdown = async (signal: string) => {
