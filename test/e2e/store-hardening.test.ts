@@ -149,6 +149,15 @@ describe("size limits", () => {
 
 describe("concurrent commands", () => {
   test("of ten concurrent 'listener create same' exactly one succeeds; the others say it exists", async () => {
+    // Other resources make each command's existence check slower, and a check-then-write race
+    // (as before creates were exclusive) all but certain.
+    await fs.mkdir(inputDir("race"), { recursive: true });
+    for (let i = 0; i < 300; i++) {
+      await fs.writeFile(
+        path.join(inputDir("race"), `Connector-filler-${i}.yaml`),
+        `apiVersion: skupper.io/v2alpha1\nkind: Connector\nmetadata: {name: filler-${i}}\nspec: {routingKey: filler, port: ${1000 + i}}\n`,
+      );
+    }
     const results = await Promise.all(
       Array.from({ length: 10 }, (_, i) => run("race", ["listener", "create", "same", String(9100 + i), "--wait", "none"])),
     );
