@@ -243,9 +243,9 @@ export class LocalStore {
    * that stops watching. The watch survives its own failures: after an error, or when the
    * directory is removed (and perhaps re-created), the directory is created if need be and
    * watched again (retrying with back-off), the change is logged, and `onChange` is called since
-   * anything may have changed meanwhile.
+   * anything may have changed meanwhile. `watchDirectory` is `fs.watch` except in tests.
    */
-  watchInput(onChange: () => void, debounceMs = 30): () => void {
+  watchInput(onChange: () => void, debounceMs = 30, watchDirectory: typeof watch = watch): () => void {
     const dir = this.paths.inputResources;
     let stopped = false;
     let timer: NodeJS.Timeout | undefined;
@@ -291,7 +291,7 @@ export class LocalStore {
       try {
         mkdirSync(dir, { recursive: true, mode: DIR_MODE });
         watchedInode = currentInode();
-        watcher = watch(dir, { persistent: true }, (_event, file) => {
+        watcher = watchDirectory(dir, { persistent: true }, (_event, file) => {
           const name = file ? String(file) : "";
           if (!name || name === path.basename(dir)) checkDirectory();
           if (!name.startsWith(".")) fire();

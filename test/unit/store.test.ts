@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { promises as fs } from "node:fs";
+import { promises as fs, watch, type FSWatcher } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
@@ -211,6 +211,31 @@ describe("temp files", () => {
 });
 
 describe("the input watcher", () => {
+  test("is re-created after an error (Node.js closes a watcher that fails)", async () => {
+    const store = await newStore();
+    const watchers: FSWatcher[] = [];
+    const recordingWatch = ((...args: Parameters<typeof watch>) => {
+      const watcher = watch(...args);
+      watchers.push(watcher);
+      return watcher;
+    }) as typeof watch;
+    let changes = 0;
+    const stop = store.watchInput(() => changes++, 10, recordingWatch);
+    try {
+      assert.equal(watchers.length, 1);
+      watchers[0]!.close();
+      watchers[0]!.emit("error", Object.assign(new Error("EIO: i/o error, watch"), { code: "EIO" }));
+      await eventually("a new watcher", () => watchers.length === 2, 5000);
+      await new Promise((resolve) => setTimeout(resolve, 100)); // the re-watch reports a change of its own; let it pass
+      const before = changes;
+      assert.ok(before >= 1, "the re-watch reports that anything may have changed");
+      await store.writeInput(listener("after-error"));
+      await eventually("the change after the error to be reported by the new watcher", () => changes > before, 5000);
+    } finally {
+      stop();
+    }
+  });
+
   test("keeps reporting changes after its directory is removed and re-created", async () => {
     const store = await newStore();
     let changes = 0;
@@ -220,12 +245,17 @@ describe("the input watcher", () => {
       await eventually("a change to be reported", () => changes > 0, 5000);
       await fs.rm(store.paths.inputResources, { recursive: true });
       await fs.mkdir(store.paths.inputResources);
-      // The watcher may re-create the directory itself; wait until it watches the new one.
-      await eventually("the watcher to watch the new directory", async () => {
+      // The watcher may re-create the directory itself; wait until it watches the new one, and
+      // then check once more, so that the one change report of the re-watch cannot pass for it.
+      let probes = 0;
+      const probe = async () => {
         const before = changes;
-        await store.writeInput(listener(`probe-${before}`));
-        return eventually("a change", () => changes > before, 300).catch(() => false);
-      }, 10_000, 100);
+        await store.writeInput(listener(`probe-${++probes}`));
+        return eventually("a change", () => changes > before, 500).catch(() => false);
+      };
+      await eventually("the watcher to watch the new directory", probe, 10_000, 100);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.ok(await probe(), "a later change is reported too");
     } finally {
       stop();
     }
