@@ -7,7 +7,7 @@ import { logger } from "../common/log.js";
 import { version } from "../common/version.js";
 import { SiteController } from "../controller/index.js";
 import { removeStaleTempFiles } from "../common/files.js";
-import { LocalStore, SitePaths, skupperHome, validateNamespace, DEFAULT_NAMESPACE } from "../store/index.js";
+import { LocalStore, OffThreadParser, SitePaths, skupperHome, validateNamespace, DEFAULT_NAMESPACE } from "../store/index.js";
 import { acquirePidFile, AlreadyRunningError, releasePidFile } from "./pidfile.js";
 
 const log = logger("site");
@@ -20,7 +20,9 @@ async function main(): Promise<void> {
   const home = values.home ?? skupperHome();
   const namespace = validateNamespace(values.namespace ?? DEFAULT_NAMESPACE);
   const paths = new SitePaths(home, namespace);
-  const store = new LocalStore(paths);
+  // Input files are parsed in a worker thread: a slow file must not stall links and services.
+  const parser = new OffThreadParser();
+  const store = new LocalStore(paths, { parse: (text, source) => parser.parse(text, source) });
   await store.ensureDirectories();
   try {
     await acquirePidFile(paths.pidFile);

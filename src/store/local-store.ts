@@ -17,6 +17,7 @@ import {
   resourceNameProblem,
   toYaml,
   type Kind,
+  type ParseResult,
   type Resource,
   type ResourceByKind,
 } from "../api/index.js";
@@ -83,8 +84,23 @@ export function resourceFileName(kind: string, name: string): string {
   return `${kind}-${name.slice(0, room)}_${hash}.yaml`;
 }
 
+export interface LocalStoreOptions {
+  /**
+   * Parses the files of input/resources (default: parseDocuments, on this thread). The site
+   * process passes an OffThreadParser, so a slow file never stalls its event loop.
+   */
+  parse?: (text: string, source: string) => Promise<ParseResult>;
+}
+
 export class LocalStore {
-  constructor(readonly paths: SitePaths) {}
+  private readonly parse: (text: string, source: string) => Promise<ParseResult>;
+
+  constructor(
+    readonly paths: SitePaths,
+    options: LocalStoreOptions = {},
+  ) {
+    this.parse = options.parse ?? (async (text, source) => parseDocuments(text, source));
+  }
 
   async ensureDirectories(): Promise<void> {
     for (const dir of [this.paths.root, this.paths.input, this.paths.inputResources, this.paths.runtime, this.paths.runtimeResources, this.paths.logs]) {
@@ -137,7 +153,7 @@ export class LocalStore {
         continue;
       }
       if (text === undefined) continue; // removed while we listed
-      const { resources, problems } = parseDocuments(text, relative);
+      const { resources, problems } = await this.parse(text, relative);
       snapshot.problems.push(...problems);
       for (const resource of resources) {
         const key = resourceKey(resource.kind, resource.metadata.name);

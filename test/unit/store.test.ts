@@ -13,7 +13,7 @@ import { after, describe, test } from "node:test";
 import { API_VERSION, parseDocuments, type Listener } from "../../src/api/index.js";
 import { InvalidInputError, SkupperError } from "../../src/common/errors.js";
 import { removeStaleTempFiles, tempFileName } from "../../src/common/files.js";
-import { LocalStore, resourceFileName, SitePaths } from "../../src/store/index.js";
+import { LocalStore, OffThreadParser, resourceFileName, SitePaths } from "../../src/store/index.js";
 import { eventually } from "../helpers/cli.js";
 
 const root = await fs.mkdtemp(path.join(os.tmpdir(), "skupper-store-"));
@@ -143,6 +143,64 @@ describe("bad files are problems, not failures", () => {
     await fs.symlink("/dev/zero", path.join(store.paths.runtimeResources, "Listener-web.yaml"));
     assert.equal(await store.getRuntime("Listener", "web"), undefined);
     assert.deepEqual(await store.listRuntime("Listener"), []);
+  });
+});
+
+describe("parsing off the main thread (the site process)", () => {
+  /** Within the size limits, yet seconds of parsing on a busy machine. */
+  const slow = `[${Array.from({ length: 300_000 }, () => "1").join(",")}]`;
+
+  test("gives what parseDocuments gives, alias bombs included", async () => {
+    const parser = new OffThreadParser();
+    try {
+      const valid = `apiVersion: ${API_VERSION}\nkind: Listener\nmetadata: {name: web}\nspec: {routingKey: web, host: 127.0.0.1, port: 8080}\n`;
+      for (const text of [valid, ALIAS_BOMB, `${valid}---\nkind: Nope\n`, "{"]) {
+        assert.deepEqual(await parser.parse(text, "f.yaml"), parseDocuments(text, "f.yaml"));
+      }
+    } finally {
+      await parser.close();
+    }
+  });
+
+  test("the event loop keeps running while a slow file is parsed", async () => {
+    const parser = new OffThreadParser();
+    try {
+      await parser.parse("", "warm-up.yaml");
+      let last = performance.now();
+      let longestGap = 0;
+      const ticker = setInterval(() => {
+        const now = performance.now();
+        longestGap = Math.max(longestGap, now - last);
+        last = now;
+      }, 10);
+      const started = performance.now();
+      const result = await parser.parse(slow, "slow.yaml");
+      clearInterval(ticker);
+      assert.equal(result.problems.length, 1, "a list is not a resource");
+      assert.ok(longestGap < 400, `the event loop stalled for ${Math.round(longestGap)} ms during a ${Math.round(performance.now() - started)} ms parse`);
+    } finally {
+      await parser.close();
+    }
+  });
+
+  test("a parse that takes too long is abandoned and reported; the next one works", async () => {
+    const parser = new OffThreadParser(50);
+    try {
+      const result = await parser.parse(slow, "slow.yaml");
+      assert.deepEqual(result, { resources: [], problems: ["slow.yaml: could not be parsed within 0 s, so it is skipped"] });
+      assert.deepEqual(await parser.parse("{", "next.yaml"), parseDocuments("{", "next.yaml"));
+    } finally {
+      await parser.close();
+    }
+  });
+
+  test("the store uses the parser it is given for input files", async () => {
+    const store = new LocalStore(new SitePaths(path.join(root, `home-${++homes}`), "west"), {
+      parse: async (_text, source) => ({ resources: [], problems: [`${source}: parsed elsewhere`] }),
+    });
+    await store.ensureDirectories();
+    await fs.writeFile(path.join(store.paths.inputResources, "x.yaml"), "a: b\n");
+    assert.deepEqual((await store.readInput()).problems, ["input/resources/x.yaml: parsed elsewhere"]);
   });
 });
 
