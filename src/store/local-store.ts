@@ -121,14 +121,13 @@ export class LocalStore {
    * CLI commands (e.g. generation increments), which would otherwise lose each other's changes.
    * Waits at most 10 s for another holder; a lock left by a dead process is taken over.
    */
-  withInputLock<T>(fn: () => Promise<T>, timeoutMs?: number): Promise<T> {
+  async withInputLock<T>(fn: () => Promise<T>, timeoutMs?: number): Promise<T> {
+    // The lock lives in the namespace directory, which gets its owner-only mode if created here.
+    await fs.mkdir(this.paths.root, { recursive: true, mode: DIR_MODE });
     return withLockFile(
       this.paths.inputLock,
       { what: `The resources of namespace "${this.paths.namespace}"`, ...(timeoutMs !== undefined ? { timeoutMs } : {}) },
-      async () => {
-        await fs.mkdir(this.paths.root, { recursive: true, mode: DIR_MODE });
-        return fn();
-      },
+      fn,
     );
   }
 

@@ -11,6 +11,7 @@ import {
 import { AlreadyExistsError, InvalidInputError, NotFoundError } from "../../common/errors.js";
 import { SiteSetting } from "../../controller/index.js";
 import { siteProcessPid, startSiteProcess, stopSiteProcess } from "../../site/index.js";
+import { checkResourceName } from "../../store/index.js";
 import { contextOf, type CliContext } from "../context.js";
 import {
   booleanOption,
@@ -123,7 +124,8 @@ export function siteCommand(): Command {
       const ctx = contextOf(command);
       const timeoutMs = timeoutOption(flags.timeout, 30_000);
       const waitFor = waitOption(flags.wait, "ready");
-      if (name !== undefined) validateName(name);
+      // Any valid resource name (a Site applied from YAML may have a longer one than create allows).
+      if (name !== undefined) checkResourceName("Site", name);
       const existing = name ? await ctx.store.getInput("Site", name) : await activeSite(ctx);
       if (!existing) {
         throw new NotFoundError(name ? `site "${name}" must exist to be updated` : "there is no existing Skupper site resource to update");
@@ -145,7 +147,8 @@ export function siteCommand(): Command {
     .action(async (name: string | undefined, flags: { all?: boolean; timeout?: string }, command: Command) => {
       const ctx = contextOf(command);
       timeoutOption(flags.timeout, 60_000);
-      if (name !== undefined) validateName(name);
+      // Any valid resource name (a Site applied from YAML may have a longer one than create allows).
+      if (name !== undefined) checkResourceName("Site", name);
       const existing = name ? await ctx.store.getInput("Site", name) : await activeSite(ctx);
       if (!existing && !flags.all) {
         throw new NotFoundError(name ? `There is no site named "${name}" in namespace "${ctx.namespace}"` : "There is no existing Skupper site resource to delete");
