@@ -13,31 +13,112 @@ export interface ParseResult {
   problems: string[];
 }
 
-/** Parses one or more YAML (or JSON) documents. Invalid documents are reported, valid ones returned. */
+/** The most one resource (one YAML document) may take, as a Kubernetes Secret or ConfigMap. */
+export const MAX_RESOURCE_BYTES = 1024 * 1024;
+/** The most one file (or standard input) may hold, as the Kubernetes API server's request limit. */
+export const MAX_FILE_BYTES = 3 * 1024 * 1024;
+
+/** Aliases one document may expand: far above what a hand-written resource uses, far below a bomb. */
+const MAX_ALIAS_COUNT = 100;
+
+/** A line holding only a document marker (`---` or `...`), which always ends a document in YAML 1.2. */
+const DOCUMENT_MARKER = /^(?:---|\.\.\.)(?:[ \t]|$)/m;
+
+function mib(bytes: number): string {
+  return `${Number((bytes / (1024 * 1024)).toFixed(1))} MiB`;
+}
+
+/**
+ * Size problems, found before any parsing: the whole text, then each document (split at its
+ * markers, which may only over-estimate a document, never under-estimate it).
+ */
+function sizeProblems(text: string, source: string): string[] {
+  const total = Buffer.byteLength(text);
+  if (total > MAX_FILE_BYTES) return [`${source}: is ${mib(total)}; a file may hold at most ${mib(MAX_FILE_BYTES)}`];
+  if (total <= MAX_RESOURCE_BYTES) return [];
+  const parts = text.split(DOCUMENT_MARKER);
+  const problems: string[] = [];
+  parts.forEach((part, index) => {
+    const bytes = Buffer.byteLength(part);
+    if (bytes > MAX_RESOURCE_BYTES) {
+      const where = parts.length > 1 ? `${source} (near document ${index + 1})` : source;
+      problems.push(`${where}: a resource is ${mib(bytes)}; a resource may be at most ${mib(MAX_RESOURCE_BYTES)}`);
+    }
+  });
+  return problems;
+}
+
+/**
+ * Parses one or more YAML (or JSON) documents. Invalid documents are reported, valid ones returned.
+ * Never throws: whatever the text (too large, an alias bomb, deeply nested, binary), the result
+ * is resources and problems, each problem naming `source`.
+ */
 export function parseDocuments(text: string, source: string): ParseResult {
   const resources: Resource[] = [];
-  const problems: string[] = [];
+  const problems: string[] = sizeProblems(text, source);
+  if (problems.length > 0) return { resources, problems };
   let docs: YAML.Document.Parsed[];
+  const lines = new YAML.LineCounter();
   try {
-    docs = YAML.parseAllDocuments(text, { prettyErrors: true }) as YAML.Document.Parsed[];
+    // Duplicate keys are checked below in linear time; the library's own check is quadratic.
+    docs = YAML.parseAllDocuments(text, { prettyErrors: true, uniqueKeys: false, lineCounter: lines, logLevel: "error" }) as YAML.Document.Parsed[];
   } catch (err) {
-    return { resources, problems: [`${source}: not valid YAML: ${(err as Error).message}`] };
+    return { resources, problems: [`${source}: not valid YAML: ${firstLine(err)}`] };
   }
   if (!Array.isArray(docs)) docs = [docs];
   const multiple = docs.length > 1;
   docs.forEach((doc, index) => {
     const where = multiple ? `${source} (document ${index + 1})` : source;
-    if (doc.errors.length > 0) {
-      problems.push(`${where}: not valid YAML: ${doc.errors[0]?.message.split("\n")[0]}`);
-      return;
+    try {
+      if (doc.errors.length > 0) {
+        problems.push(`${where}: not valid YAML: ${firstLine(doc.errors[0])}`);
+        return;
+      }
+      const duplicate = duplicateKey(doc, lines);
+      if (duplicate) {
+        problems.push(`${where}: not valid YAML: ${duplicate}`);
+        return;
+      }
+      const value: unknown = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+      if (value === null || value === undefined) return; // empty document between separators
+      const result = validateResource(value, where);
+      if (result.ok) resources.push(result.resource);
+      else problems.push(...result.problems);
+    } catch (err) {
+      // An alias bomb ("Excessive alias count"), nesting deep enough to exhaust the stack, …
+      problems.push(`${where}: cannot be read: ${firstLine(err)}`);
     }
-    const value: unknown = doc.toJS();
-    if (value === null || value === undefined) return; // empty document between separators
-    const result = validateResource(value, where);
-    if (result.ok) resources.push(result.resource);
-    else problems.push(...result.problems);
   });
   return { resources, problems };
+}
+
+function firstLine(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return message.split("\n")[0] ?? message;
+}
+
+/** The first key that appears twice in one mapping, described with its line, if any. */
+function duplicateKey(doc: YAML.Document.Parsed, lines: YAML.LineCounter): string | undefined {
+  let found: string | undefined;
+  YAML.visit(doc, {
+    Map(_key, map) {
+      const seen = new Set<string>();
+      for (const pair of map.items) {
+        const key = YAML.isScalar(pair.key) ? pair.key.value : undefined;
+        if (key === undefined || (typeof key === "object" && key !== null)) continue;
+        const text = String(key);
+        if (seen.has(text)) {
+          const offset = YAML.isScalar(pair.key) ? pair.key.range?.[0] : undefined;
+          const line = offset !== undefined ? ` (line ${lines.linePos(offset).line})` : "";
+          found = `key "${text.length > 60 ? `${text.slice(0, 60)}…` : text}" appears twice in one mapping${line}`;
+          return YAML.visit.BREAK;
+        }
+        seen.add(text);
+      }
+      return undefined;
+    },
+  });
+  return found;
 }
 
 /** Like parseDocuments, but any problem is an error. */

@@ -8,16 +8,40 @@ import { parseDuration } from "../common/duration.js";
 
 export const API_VERSION = "skupper.io/v2alpha1";
 
-/** Kubernetes resource name (RFC 1123 subdomain), the rule the original CLI applies. */
-export const NAME_PATTERN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])*(\.[a-z0-9]([-a-z0-9]*[a-z0-9])*)*$/;
+/**
+ * Kubernetes resource name (RFC 1123 subdomain), the rule the original CLI applies. Written so
+ * that each character has one way to match: the earlier `([-a-z0-9]*[a-z0-9])*` backtracked
+ * exponentially, and a 40-character name ending in a bad character hung the process.
+ */
+export const NAME_PATTERN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 /** Namespaces are RFC 1123 labels. */
 export const NAMESPACE_PATTERN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/** The longest resource name Kubernetes accepts (a DNS subdomain). */
+export const MAX_NAME_LENGTH = 253;
+const NAME_RULE = "must consist of lower case letters, digits, '-' and '.', and start and end with a letter or digit";
+
+/**
+ * What is wrong with a resource name, or undefined if it is valid. Names become file names, so
+ * every name from a user, a file or a peer is checked with this before it reaches the disk.
+ */
+export function resourceNameProblem(value: unknown): string | undefined {
+  if (typeof value !== "string") return "must be a string";
+  if (value.length === 0) return "must not be empty";
+  if (value.length > MAX_NAME_LENGTH) return `must be at most ${MAX_NAME_LENGTH} characters`;
+  if (!NAME_PATTERN.test(value)) return NAME_RULE;
+  return undefined;
+}
+
+export function isValidResourceName(value: unknown): boolean {
+  return resourceNameProblem(value) === undefined;
+}
 
 const name = z
   .string({ error: "must be a string" })
   .min(1, "must not be empty")
-  .max(253, "must be at most 253 characters")
-  .regex(NAME_PATTERN, "must consist of lower case letters, digits, '-' and '.', and start and end with a letter or digit");
+  .max(MAX_NAME_LENGTH, `must be at most ${MAX_NAME_LENGTH} characters`)
+  .regex(NAME_PATTERN, NAME_RULE);
 
 const stringMap = z.record(z.string(), z.string({ error: "values must be strings" }));
 

@@ -50,6 +50,27 @@ function applyRecursively(command: Command, apply: (c: Command) => void): void {
   for (const sub of command.commands) applyRecursively(sub, apply);
 }
 
+/**
+ * Exit code of a Unix tool ended by SIGPIPE (128 + 13), which is what the shell reports for,
+ * e.g., `seq 100000 | head -1` under `set -o pipefail`.
+ */
+export const CLOSED_PIPE_EXIT_CODE = 141;
+
+/**
+ * When whoever reads our output goes away (`skupper … | head -1`), end at once and quietly, as
+ * Unix tools do: no message, no stack trace. Node.js reports a closed pipe as an 'error' event
+ * on the stream, which would otherwise be an uncaught exception.
+ */
+function endQuietlyWhenOutputCloses(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on("error", (err: NodeJS.ErrnoException) => {
+      if (err.code === "EPIPE") process.exit(CLOSED_PIPE_EXIT_CODE);
+      if (stream === process.stdout) process.stderr.write(`Error: cannot write the output: ${err.message}\n`);
+      process.exit(1);
+    });
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   try {
     await program().parseAsync(argv, { from: "user" });
@@ -69,6 +90,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+endQuietlyWhenOutputCloses();
 main(process.argv.slice(2)).then((code) => {
   process.exitCode = code;
 });

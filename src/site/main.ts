@@ -6,7 +6,8 @@ import { parseArgs } from "node:util";
 import { logger } from "../common/log.js";
 import { version } from "../common/version.js";
 import { SiteController } from "../controller/index.js";
-import { LocalStore, SitePaths, skupperHome, validateNamespace, DEFAULT_NAMESPACE } from "../store/index.js";
+import { removeStaleTempFiles } from "../common/files.js";
+import { LocalStore, OffThreadParser, SitePaths, skupperHome, validateNamespace, DEFAULT_NAMESPACE } from "../store/index.js";
 import { acquirePidFile, AlreadyRunningError, releasePidFile } from "./pidfile.js";
 
 const log = logger("site");
@@ -19,7 +20,9 @@ async function main(): Promise<void> {
   const home = values.home ?? skupperHome();
   const namespace = validateNamespace(values.namespace ?? DEFAULT_NAMESPACE);
   const paths = new SitePaths(home, namespace);
-  const store = new LocalStore(paths);
+  // Input files are parsed in a worker thread: a slow file must not stall links and services.
+  const parser = new OffThreadParser();
+  const store = new LocalStore(paths, { parse: (text, source) => parser.parse(text, source) });
   await store.ensureDirectories();
   try {
     await acquirePidFile(paths.pidFile);
@@ -30,6 +33,10 @@ async function main(): Promise<void> {
     }
     throw err;
   }
+  // Only now, holding the pid file, so no other site process cleans up at the same time; temp
+  // files of live writers (a CLI command writing right now) are left alone.
+  const removed = await removeStaleTempFiles(paths.root);
+  if (removed.length > 0) log.info(`removed ${removed.length} temporary file(s) left by processes that ended while writing`);
   const controller = new SiteController(store, { version: version() });
   let stopping = false;
   const shutdown = async (signal: string) => {

@@ -1,2 +1,3 @@
 export * from "./paths.js";
 export * from "./local-store.js";
+export { OffThreadParser } from "./parse-worker.js";

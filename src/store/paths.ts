@@ -35,6 +35,8 @@ export class SitePaths {
   readonly pidFile: string;
   readonly stateFile: string;
   readonly networkStatusFile: string;
+  /** Held by CLI commands while they read, change and write input resources (see docs/storage.md). */
+  readonly inputLock: string;
 
   constructor(
     readonly home: string,
@@ -52,6 +54,7 @@ export class SitePaths {
     this.pidFile = path.join(this.runtime, "site.pid");
     this.stateFile = path.join(this.runtime, "site-state.json");
     this.networkStatusFile = path.join(this.runtime, "network-status.json");
+    this.inputLock = path.join(this.root, "input.lock");
   }
 
   issuer(name: string): string {

@@ -2,10 +2,11 @@
  * `skupper apply|get|delete`: the resource commands a user needs for the YAML procedures
  * (the local platform's `kubectl apply/get/delete`). `system apply|delete` are the same.
  */
-import { readFileSync } from "node:fs";
 import { Command } from "commander";
-import { isKind, parseDocuments, KINDS, type Kind, type Resource } from "../../api/index.js";
-import { AlreadyExistsError, InvalidInputError, NotFoundError, ValidationError } from "../../common/errors.js";
+import { isKind, MAX_FILE_BYTES, parseDocuments, KINDS, type Kind, type Resource } from "../../api/index.js";
+import { AlreadyExistsError, InvalidInputError, NotFoundError, SkupperError, ValidationError } from "../../common/errors.js";
+import { readTextLimited } from "../../common/files.js";
+import { checkResourceName } from "../../store/index.js";
 import { siteProcessPid, startSiteProcess } from "../../site/index.js";
 import { contextOf, type CliContext } from "../context.js";
 import { formatResource, print, table } from "../output.js";
@@ -34,12 +35,18 @@ export function kindOf(text: string): Kind {
   return kind;
 }
 
-function readSource(file: string): string {
+/** The text of a resource file or of standard input ("-"), refused unread if it is too large. */
+async function readSource(file: string): Promise<string> {
+  const label = file === "-" ? "standard input" : file;
+  let text: string | undefined;
   try {
-    return readFileSync(file === "-" ? 0 : file, "utf8");
+    text = await readTextLimited(file, MAX_FILE_BYTES, { label });
   } catch (err) {
-    throw new NotFoundError(`cannot read ${file === "-" ? "standard input" : file}: ${(err as Error).message}`);
+    if (err instanceof SkupperError) throw err;
+    throw new NotFoundError(`cannot read ${label}: ${(err as Error).message}`);
   }
+  if (text === undefined) throw new NotFoundError(`cannot read ${label}: no such file`);
+  return text;
 }
 
 function checkNamespace(ctx: CliContext, resource: Resource): void {
@@ -52,7 +59,7 @@ function checkNamespace(ctx: CliContext, resource: Resource): void {
 }
 
 async function applyFile(ctx: CliContext, file: string): Promise<void> {
-  const resources = parseOrThrow(file);
+  const resources = await parseOrThrow(file);
   resources.forEach((r) => checkNamespace(ctx, r));
   const site = await activeSite(ctx);
   const newSite = resources.find((r) => r.kind === "Site");
@@ -61,9 +68,8 @@ async function applyFile(ctx: CliContext, file: string): Promise<void> {
   }
   await ctx.store.ensureDirectories();
   for (const resource of resources) {
-    const existed = await ctx.store.getInput(resource.kind, resource.metadata.name);
-    await saveResource(ctx, resource);
-    print(`${resource.kind} "${resource.metadata.name}" ${existed ? "configured" : "created"}.`);
+    const { created } = await saveResource(ctx, resource);
+    print(`${resource.kind} "${resource.metadata.name}" ${created ? "created" : "configured"}.`);
   }
   const running = (await siteProcessPid(ctx.paths)) !== undefined;
   if (!running && (newSite || site)) {
@@ -74,15 +80,15 @@ async function applyFile(ctx: CliContext, file: string): Promise<void> {
   }
 }
 
-function parseOrThrow(file: string): Resource[] {
-  const { resources, problems } = parseDocuments(readSource(file), file === "-" ? "standard input" : file);
+async function parseOrThrow(file: string): Promise<Resource[]> {
+  const { resources, problems } = parseDocuments(await readSource(file), file === "-" ? "standard input" : file);
   if (problems.length > 0) throw new ValidationError(problems);
   if (resources.length === 0) throw new InvalidInputError(`${file === "-" ? "standard input" : file} holds no resources`);
   return resources;
 }
 
 async function deleteFile(ctx: CliContext, file: string): Promise<void> {
-  for (const resource of parseOrThrow(file)) {
+  for (const resource of await parseOrThrow(file)) {
     checkNamespace(ctx, resource);
     const deleted = await ctx.store.deleteInput(resource.kind, resource.metadata.name);
     print(deleted ? `${resource.kind} "${resource.metadata.name}" deleted.` : `${resource.kind} "${resource.metadata.name}" not found.`);
@@ -162,6 +168,7 @@ export function renderTemplate(template: string, resource: unknown, syntax: "tem
 
 async function getResources(ctx: CliContext, kindText: string, name: string | undefined, output: string | undefined, template: string | undefined): Promise<void> {
   const kind = kindOf(kindText);
+  if (name !== undefined) checkResourceName(kind, name);
   const resources: Resource[] = name ? [await current(ctx, kind, name)].filter((r): r is NonNullable<typeof r> => r !== undefined) : await listCurrent(ctx, kind);
   if (name && resources.length === 0) throw new NotFoundError(`${kind.toLowerCase()} "${name}" not found in namespace "${ctx.namespace}"`);
   if (output === undefined || output === "wide") {
@@ -227,6 +234,7 @@ export function deleteCommand(name = "delete"): Command {
       }
       if (!type || !resourceName) throw new InvalidInputError("give -f <file>, or the type and name of the resource to delete");
       const kind = kindOf(type);
+      checkResourceName(kind, resourceName);
       if (!(await ctx.store.deleteInput(kind, resourceName))) throw new NotFoundError(`${kind} "${resourceName}" not found in namespace "${ctx.namespace}"`);
       print(`${kind} "${resourceName}" deleted.`);
     });

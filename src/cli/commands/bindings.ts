@@ -1,12 +1,13 @@
 /** `skupper listener …` and `skupper connector …`: the two share their shape. */
 import { isIP } from "node:net";
 import { Command } from "commander";
-import { API_VERSION, NAME_PATTERN, type Connector, type Listener } from "../../api/index.js";
+import { API_VERSION, isValidResourceName, MAX_NAME_LENGTH, type Connector, type Listener } from "../../api/index.js";
 import { AlreadyExistsError, InvalidInputError, NotFoundError } from "../../common/errors.js";
+import { checkResourceName } from "../../store/index.js";
 import { siteProcessPid } from "../../site/index.js";
 import { contextOf, type CliContext } from "../context.js";
 import { formatResource, outputFormat, portOption, print, table, timeoutOption, waitOption } from "../output.js";
-import { current, listCurrent, saveResource, statusOf } from "../resources.js";
+import { createResource, current, listCurrent, statusOf, updateResource } from "../resources.js";
 import { pollUntil, waitForResource } from "../wait.js";
 
 type BindingKind = "Listener" | "Connector";
@@ -35,7 +36,11 @@ function validateHost(host: string): void {
 }
 
 function build(kind: BindingKind, name: string, port: number, flags: BindingFlags): Binding {
-  if (!NAME_PATTERN.test(name)) throw new InvalidInputError(`${kind.toLowerCase()} name "${name}" is not valid: use lower case letters, digits, '-' and '.'`);
+  if (!isValidResourceName(name)) {
+    throw new InvalidInputError(
+      `${kind.toLowerCase()} name "${name.length > 80 ? `${name.slice(0, 80)}…` : name}" is not valid: use lower case letters, digits, '-' and '.' (at most ${MAX_NAME_LENGTH} characters)`,
+    );
+  }
   if (flags.tlsCredentials) throw new InvalidInputError("--tls-credentials is not supported yet on this platform");
   if (flags.type && flags.type !== "tcp") throw new InvalidInputError(`type "${flags.type}" is not valid: only tcp is supported`);
   if (flags.selector || flags.workload) throw new InvalidInputError("--selector and --workload are for Kubernetes; on this platform use --host");
@@ -92,9 +97,13 @@ function bindingCommand(kind: BindingKind): Command {
       const ctx = contextOf(cmd);
       const resource = build(kind, name, parsePort(kind, portText), flags);
       timeoutOption(flags.timeout, 60_000);
-      if (await ctx.store.getInput(kind, name)) throw new AlreadyExistsError(`There is already a ${noun} ${name} created for namespace ${ctx.namespace}`);
       await ctx.store.ensureDirectories();
-      await saveResource(ctx, resource);
+      try {
+        await createResource(ctx, resource);
+      } catch (err) {
+        if (err instanceof AlreadyExistsError) throw new AlreadyExistsError(`There is already a ${noun} ${name} created for namespace ${ctx.namespace}`);
+        throw err;
+      }
       await waitForBinding(ctx, kind, name, flags, "created");
     });
 
@@ -104,18 +113,20 @@ function bindingCommand(kind: BindingKind): Command {
     .option("--wait <status>", "wait for the status: configured, ready or none", "configured")
     .action(async (name: string, flags: BindingFlags, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const existing = (await ctx.store.getInput(kind, name)) as Binding | undefined;
-      if (!existing) throw new NotFoundError(`${kind} "${name}" does not exist in namespace "${ctx.namespace}"`);
+      checkResourceName(kind, name);
       const explicit = (option: string) => cmd.getOptionValueSource(option) === "cli";
-      const spec = { ...existing.spec } as Binding["spec"] & { host?: string };
-      if (flags.routingKey !== undefined) spec.routingKey = flags.routingKey;
-      if (flags.host !== undefined) {
-        validateHost(flags.host);
-        spec.host = flags.host;
-      }
-      if (flags.port !== undefined) spec.port = parsePort(kind, flags.port);
+      if (flags.host !== undefined) validateHost(flags.host);
+      const port = flags.port !== undefined ? parsePort(kind, flags.port) : undefined;
       if (explicit("tlsCredentials")) throw new InvalidInputError("--tls-credentials is not supported yet on this platform");
-      await saveResource(ctx, { ...existing, spec } as Binding);
+      // Read, change and write under the input lock, so concurrent updates never undo each other.
+      const updated = await updateResource(ctx, kind, name, (existing) => {
+        const spec = { ...existing.spec } as Binding["spec"] & { host?: string };
+        if (flags.routingKey !== undefined) spec.routingKey = flags.routingKey;
+        if (flags.host !== undefined) spec.host = flags.host;
+        if (port !== undefined) spec.port = port;
+        return { ...existing, spec } as typeof existing;
+      });
+      if (!updated) throw new NotFoundError(`${kind} "${name}" does not exist in namespace "${ctx.namespace}"`);
       await waitForBinding(ctx, kind, name, flags, "updated");
     });
 
@@ -127,6 +138,7 @@ function bindingCommand(kind: BindingKind): Command {
     .action(async (name: string, flags: { timeout?: string; wait?: string | boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
       const timeoutMs = timeoutOption(flags.timeout, 60_000);
+      checkResourceName(kind, name);
       if (!(await ctx.store.deleteInput(kind, name))) throw new NotFoundError(`${kind} "${name}" does not exist in namespace "${ctx.namespace}"`);
       if (flags.wait !== false && flags.wait !== "false" && (await siteProcessPid(ctx.paths)) !== undefined) {
         await pollUntil(ctx, timeoutMs, async () => ((await ctx.store.getRuntime(kind, name)) ? { done: false } : { done: true, value: true }));

@@ -1,8 +1,8 @@
 import { Command } from "commander";
 import {
   DEFAULT_LINK_COST,
+  isValidResourceName,
   linkAccessEnabled,
-  NAME_PATTERN,
   toYamlDocuments,
   type Link,
   type Secret,
@@ -13,7 +13,7 @@ import { Annotation, issueLinkBundle, SITE_CA } from "../../controller/index.js"
 import { contextOf, type CliContext } from "../context.js";
 import { readNetworkStatus } from "../network-status.js";
 import { formatResource, integerOption, outputFormat, print, table, timeoutOption, waitOption } from "../output.js";
-import { listCurrent, requireSite, saveResource, statusOf } from "../resources.js";
+import { listCurrent, requireSite, statusOf, updateResource } from "../resources.js";
 import { pollUntil, waitForResource } from "../wait.js";
 
 const LINK_ACCESS_DISABLED =
@@ -44,7 +44,10 @@ export async function generateLinkBundle(ctx: CliContext, options: LinkBundleOpt
   const host = options.host ?? network.linkAccess.hosts[0];
   if (!host) throw new SkupperError("ERR_SITE_NOT_READY", "The site has no advertised host; set one with --host");
   const name = options.name ?? `link-${site.metadata.name}`;
-  if (!NAME_PATTERN.test(name)) throw new InvalidInputError(`link name "${name}" is not valid`);
+  if (!isValidResourceName(name)) throw new InvalidInputError(`link name "${name}" is not valid: use lower case letters, digits, '-' and '.' (at most 253 characters)`);
+  if (options.tlsCredentials !== undefined && !isValidResourceName(options.tlsCredentials)) {
+    throw new InvalidInputError(`secret name "${options.tlsCredentials}" is not valid: use lower case letters, digits, '-' and '.' (at most 253 characters)`);
+  }
   return issueLinkBundle(ca, {
     name,
     ...(options.tlsCredentials !== undefined ? { secretName: options.tlsCredentials } : {}),
@@ -154,9 +157,10 @@ export function linkCommand(): Command {
       await ctx.store.deleteInput("Link", name);
       const secretName = existing.spec.tlsCredentials || name;
       const others = (await ctx.store.listInput("Link")).filter((l) => (l.spec.tlsCredentials || l.metadata.name) === secretName);
-      if (others.length === 0) await ctx.store.deleteInput("Secret", secretName);
+      // Names from inside a (possibly hand-written) Link: only valid ones ever name a file.
+      if (others.length === 0 && isValidResourceName(secretName)) await ctx.store.deleteInput("Secret", secretName);
       const token = existing.metadata.annotations?.[Annotation.accessToken];
-      if (token) await ctx.store.deleteInput("AccessToken", token);
+      if (token && isValidResourceName(token)) await ctx.store.deleteInput("AccessToken", token);
       if (flags.wait !== false && flags.wait !== "false") {
         const result = await pollUntil(ctx, timeoutMs, async () =>
           (await ctx.store.getRuntime("Link", name)) ? { done: false } : { done: true, value: true },
@@ -208,10 +212,13 @@ export function linkCommand(): Command {
       if (flags.tlsCredentials && !(await ctx.store.getInput("Secret", flags.tlsCredentials))) {
         throw new NotFoundError(`the TLS secret "${flags.tlsCredentials}" is not available in the namespace "${ctx.namespace}"`);
       }
-      const spec = { ...existing.spec };
-      if (cost !== undefined) spec.cost = cost;
-      if (flags.tlsCredentials) spec.tlsCredentials = flags.tlsCredentials;
-      await saveResource(ctx, { ...existing, spec });
+      const updated = await updateResource(ctx, "Link", name, (latest) => {
+        const spec = { ...latest.spec };
+        if (cost !== undefined) spec.cost = cost;
+        if (flags.tlsCredentials) spec.tlsCredentials = flags.tlsCredentials;
+        return { ...latest, spec };
+      });
+      if (!updated) throw new NotFoundError(`the link "${name}" is not available in the namespace "${ctx.namespace}"`);
       if (waitFor !== "none") {
         print("Waiting for status...");
         await waitForResource(ctx, "Link", name, waitFor, timeoutMs);

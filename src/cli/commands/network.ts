@@ -19,6 +19,8 @@ export interface NetworkView {
     connectors: string[];
   }>;
   services: Array<{ routingKey: string; listeners: string[]; connectors: string[] }>;
+  /** Files in input/resources of this site that its site process could not use. */
+  problems?: string[];
 }
 
 export function networkCommand(): Command {
@@ -66,6 +68,7 @@ export function networkCommand(): Command {
         listeners: view.sites.filter((s) => s.listeners.includes(routingKey)).map((s) => s.name),
         connectors: view.sites.filter((s) => s.connectors.includes(routingKey)).map((s) => s.name),
       }));
+      if (status.inputProblems && status.inputProblems.length > 0) view.problems = status.inputProblems;
       if (format) {
         print(formatResource(view, format));
         return;
@@ -86,14 +89,18 @@ export function networkCommand(): Command {
       print();
       if (view.services.length === 0) {
         print("No services: create listeners and connectors to offer one.");
-        return;
+      } else {
+        print(
+          table(
+            ["ROUTING KEY", "LISTENERS AT", "CONNECTORS AT"],
+            view.services.map((s) => [s.routingKey, s.listeners.join(", ") || "-", s.connectors.join(", ") || "-"]),
+          ),
+        );
       }
-      print(
-        table(
-          ["ROUTING KEY", "LISTENERS AT", "CONNECTORS AT"],
-          view.services.map((s) => [s.routingKey, s.listeners.join(", ") || "-", s.connectors.join(", ") || "-"]),
-        ),
-      );
+      // Files in input/resources of this site that its site process skipped.
+      const problems = status.inputProblems ?? [];
+      if (problems.length > 0) print();
+      for (const problem of problems) print(`Problem: ${problem}`);
     });
   return network;
 }

@@ -11,6 +11,7 @@ import {
 import { AlreadyExistsError, InvalidInputError, NotFoundError } from "../../common/errors.js";
 import { SiteSetting } from "../../controller/index.js";
 import { siteProcessPid, startSiteProcess, stopSiteProcess } from "../../site/index.js";
+import { checkResourceName } from "../../store/index.js";
 import { contextOf, type CliContext } from "../context.js";
 import {
   booleanOption,
@@ -23,7 +24,8 @@ import {
   timeoutOption,
   waitOption,
 } from "../output.js";
-import { activeSite, current, saveResource, statusOf } from "../resources.js";
+import { activeSite, current, statusOf, updateResource } from "../resources.js";
+import { readNetworkStatus } from "../network-status.js";
 import { waitForResource } from "../wait.js";
 
 interface SiteFlags {
@@ -102,12 +104,15 @@ export function siteCommand(): Command {
       validateName(name);
       const timeoutMs = timeoutOption(flags.timeout, 180_000);
       const waitFor = waitOption(flags.wait, "ready");
-      const existing = await activeSite(ctx);
-      if (existing) throw new AlreadyExistsError(`There is already a site created for this namespace ("${existing.metadata.name}")`);
       const base: Site = { apiVersion: API_VERSION, kind: "Site", metadata: { name }, spec: {} };
       const site = applyFlags(base, flags, (option) => command.getOptionValueSource(option) === "cli");
       await ctx.store.ensureDirectories();
-      await saveResource(ctx, site);
+      // The check and the create under the input lock: of two concurrent creates, one fails.
+      await ctx.store.withInputLock(async () => {
+        const existing = await activeSite(ctx);
+        if (existing) throw new AlreadyExistsError(`There is already a site created for this namespace ("${existing.metadata.name}")`);
+        await ctx.store.createInput({ ...site, metadata: { ...site.metadata, generation: 1 } });
+      });
       await startSiteProcess(ctx.paths);
       await waitForSite(ctx, name, waitFor, timeoutMs, "created");
     });
@@ -119,12 +124,15 @@ export function siteCommand(): Command {
       const ctx = contextOf(command);
       const timeoutMs = timeoutOption(flags.timeout, 30_000);
       const waitFor = waitOption(flags.wait, "ready");
+      // Any valid resource name (a Site applied from YAML may have a longer one than create allows).
+      if (name !== undefined) checkResourceName("Site", name);
       const existing = name ? await ctx.store.getInput("Site", name) : await activeSite(ctx);
       if (!existing) {
         throw new NotFoundError(name ? `site "${name}" must exist to be updated` : "there is no existing Skupper site resource to update");
       }
-      const updated = applyFlags(existing, flags, (option) => command.getOptionValueSource(option) === "cli");
-      await saveResource(ctx, updated);
+      const explicit = (option: string) => command.getOptionValueSource(option) === "cli";
+      const updated = await updateResource(ctx, "Site", existing.metadata.name, (latest) => applyFlags(latest, flags, explicit));
+      if (!updated) throw new NotFoundError(`site "${existing.metadata.name}" was deleted while it was being updated`);
       if (!(await siteProcessPid(ctx.paths))) await startSiteProcess(ctx.paths);
       print(`Site "${existing.metadata.name}" is updated.`);
       if (waitFor !== "none") await waitForSite(ctx, existing.metadata.name, waitFor, timeoutMs, "updated");
@@ -139,6 +147,8 @@ export function siteCommand(): Command {
     .action(async (name: string | undefined, flags: { all?: boolean; timeout?: string }, command: Command) => {
       const ctx = contextOf(command);
       timeoutOption(flags.timeout, 60_000);
+      // Any valid resource name (a Site applied from YAML may have a longer one than create allows).
+      if (name !== undefined) checkResourceName("Site", name);
       const existing = name ? await ctx.store.getInput("Site", name) : await activeSite(ctx);
       if (!existing && !flags.all) {
         throw new NotFoundError(name ? `There is no site named "${name}" in namespace "${ctx.namespace}"` : "There is no existing Skupper site resource to delete");
@@ -177,7 +187,11 @@ export function siteCommand(): Command {
             : [resource.metadata.name, "Pending", `The site process is not running; start it with "skupper${ctx.nsFlag} system start"`],
         );
       }
-      if (!format) print(table(["NAME", "STATUS", "MESSAGE"], rows));
+      if (format) return;
+      print(table(["NAME", "STATUS", "MESSAGE"], rows));
+      // Files in input/resources the site process could not use (it skips them and goes on).
+      const network = running ? await readNetworkStatus(ctx) : undefined;
+      for (const problem of network?.inputProblems ?? []) print(`Problem: ${problem}`);
     });
 
   addSiteFlags(site.command("generate <name>").description("Print the Site resource that create would make, without creating it"))

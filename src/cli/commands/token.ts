@@ -7,6 +7,7 @@ import {
   conditionOf,
   ConditionType,
   linkAccessEnabled,
+  MAX_FILE_BYTES,
   parseDocuments,
   toYaml,
   toYamlDocuments,
@@ -16,12 +17,13 @@ import {
 import { loadCredentials, sameCertificate } from "../../certs/index.js";
 import { describeDuration, formatDuration, parseDuration } from "../../common/duration.js";
 import { AlreadyExistsError, InvalidInputError, NotFoundError, SkupperError, TimeoutError, ValidationError } from "../../common/errors.js";
-import { readFileIfExists, writeFileAtomic } from "../../common/files.js";
+import { readTextLimited, writeFileAtomic } from "../../common/files.js";
 import { GRANT_CA } from "../../controller/index.js";
 import { requireSiteProcess } from "../../site/index.js";
 import { contextOf, type CliContext } from "../context.js";
 import { integerOption, print, timeoutOption } from "../output.js";
-import { requireSite, saveResource } from "../resources.js";
+import { createResource, requireSite } from "../resources.js";
+import { checkResourceName } from "../../store/index.js";
 import { pollUntil, waitForResource } from "../wait.js";
 import { generateLinkBundle } from "./link.js";
 
@@ -68,6 +70,7 @@ async function issueToken(ctx: CliContext, options: IssueOptions): Promise<void>
 
   let grantName = options.grant;
   if (grantName) {
+    checkResourceName("AccessGrant", grantName);
     if (!(await ctx.store.getInput("AccessGrant", grantName))) throw new NotFoundError(`There is no access grant named "${grantName}" in namespace "${ctx.namespace}"`);
   } else {
     do grantName = `${site.metadata.name}-${randomSuffix()}`;
@@ -78,7 +81,7 @@ async function issueToken(ctx: CliContext, options: IssueOptions): Promise<void>
       metadata: { name: grantName },
       spec: { redemptionsAllowed: options.redemptionsAllowed, expirationWindow: formatDuration(options.expirationWindowMs) },
     };
-    await saveResource(ctx, grant);
+    await createResource(ctx, grant);
   }
   const grant = await waitForResource(ctx, "AccessGrant", grantName, "ready", options.timeoutMs);
   const { url, code, ca } = grant.status ?? {};
@@ -106,7 +109,7 @@ async function issueToken(ctx: CliContext, options: IssueOptions): Promise<void>
 }
 
 async function readTokenFile(file: string): Promise<AccessToken> {
-  const text = await readFileIfExists(path.resolve(file));
+  const text = await readTextLimited(path.resolve(file), MAX_FILE_BYTES, { label: file });
   if (text === undefined) throw new NotFoundError(`token file does not exist: ${file}`);
   const { resources, problems } = parseDocuments(text, file);
   if (problems.length > 0) throw new ValidationError(problems);
@@ -143,7 +146,13 @@ async function redeemTokenFile(ctx: CliContext, file: string, timeoutMs: number)
   }
 
   const { status: _status, ...desired } = token;
-  await saveResource(ctx, desired as AccessToken);
+  // Atomic: of two redemptions of one token at once, one goes ahead and the other is refused.
+  try {
+    await createResource(ctx, desired as AccessToken);
+  } catch (err) {
+    if (err instanceof AlreadyExistsError) throw new AlreadyExistsError(`An access token named "${name}" already exists in namespace "${ctx.namespace}"`);
+    throw err;
+  }
   type Outcome = { ok: true } | { ok: false; message: string };
   const result = await pollUntil<Outcome>(ctx, timeoutMs, async () => {
     const runtime = await ctx.store.getRuntime("AccessToken", name);
