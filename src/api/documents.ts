@@ -86,7 +86,7 @@ export function parseDocuments(text: string, source: string): ParseResult {
       else problems.push(...result.problems);
     } catch (err) {
       // An alias bomb ("Excessive alias count"), nesting deep enough to exhaust the stack, …
-      problems.push(`${where}: cannot be read: ${firstLine(err)}`);
+      problems.push(`${where}: not valid YAML: ${firstLine(err)}`);
     }
   });
   return { resources, problems };

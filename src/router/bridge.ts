@@ -50,8 +50,12 @@ export class SocketBridge extends StreamEndpoint implements Flushable, LinkWaite
     accounting.group.add(this);
   }
 
+  private started = false;
+
   /** Starts moving bytes: called when the stream is accepted (listener side) or the backend is connected (connector side). */
   start(): void {
+    if (this.started) return; // a repeated ACCEPT must not attach the socket twice
+    this.started = true;
     const socket = this.socket;
     socket.on("data", (chunk: Buffer) => this.onSocketData(chunk));
     socket.on("end", () => this.onSocketEnd());

@@ -58,6 +58,7 @@ export class LinkDialer {
   since = Date.now();
   private socket: tls.TLSSocket | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private connectTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private attempt = 0;
   private readonly backoff = new Backoff({ initialMs: 250, maxMs: 10_000 });
@@ -146,6 +147,7 @@ export class LinkDialer {
       const err = Object.assign(new Error("connect timeout"), { code: "ERR_LINK_CONNECT_TIMEOUT" });
       socket.destroy(err);
     }, CONNECT_TIMEOUT_MS);
+    this.connectTimer = timeout;
     const onError = (err: Error) => {
       clearTimeout(timeout);
       if (this.socket !== socket) return;
@@ -176,6 +178,9 @@ export class LinkDialer {
   private disconnect(reason: string): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    // A socket destroyed without an error fires neither of the events that clear this timer.
+    if (this.connectTimer) clearTimeout(this.connectTimer);
+    this.connectTimer = undefined;
     const session = this.session;
     this.session = undefined;
     session?.shutdown(reason);

@@ -575,13 +575,13 @@ export function linkRouters(
   options: MemorySocketOptions & { cost?: number; name?: string } = {},
 ): { socketA: MemorySocket; socketB: MemorySocket; session: LinkSession; close: () => void } {
   const [socketA, socketB] = memorySocketPair(options);
-  acceptor.acceptSession(socketB as unknown as TLSSocket);
+  acceptor.acceptSession(socketB as unknown as TLSSocket, { certificate: undefined, helloTimeoutMs: 10_000, authenticated() {} });
   const standIn = {
     name: options.name ?? `${dialer.siteId}-to-${acceptor.siteId}`,
     config: { cost: options.cost ?? 1 },
     sessionUp() {},
     sessionDown() {},
   } as unknown as LinkDialer;
-  const session = dialer.startSession(socketA as unknown as TLSSocket, standIn);
+  const session = dialer.startSession(socketA as unknown as TLSSocket, standIn, undefined);
   return { socketA, socketB, session, close: () => session.close("test over") };
 }

@@ -132,24 +132,6 @@ describe("relaying a stream", () => {
     }
   });
 
-  test(
-    "with the next link stalled (C does not read its link at all), the relay still holds at most one window for the stream",
-    {
-      todo: "relay.ts credits the upstream as soon as data is written to the next link's socket, even while that link is blocked; the bytes in the link's write buffer then sit at the relay too, so it holds two windows per direction per stream, not the one docs/link-protocol.md §5 promises. Either the doc should say two, or the relay should count what is still in a blocked link's buffer",
-    },
-    async () => {
-      const c = await makeChain();
-      const { near, far } = await c.open();
-      c.right.socketB.pauseReading(); // C stops reading the R ─ C link
-      near.write(Buffer.alloc(5 * MiB, 3));
-      await settle();
-      const into = c.left.socketA.tap.data(c.relays[0]![0].id);
-      const delivered = far.received;
-      assert.equal(c.right.a.blocked, true, "the R ─ C link reports blocked");
-      assert.ok(into - delivered <= STREAM_WINDOW, `the relay holds ${into - delivered} bytes of this stream (queue and link buffer), at most one window (${STREAM_WINDOW})`);
-    },
-  );
-
   test("the relay never stops reading its links: a stalled stream does not hold up another one relayed on the same links", async () => {
     const c = await makeChain();
     const stalled = await c.open();

@@ -8,7 +8,6 @@ import {
   ConditionType,
   linkAccessEnabled,
   MAX_FILE_BYTES,
-  parseDocuments,
   toYaml,
   toYamlDocuments,
   type AccessGrant,
@@ -16,9 +15,10 @@ import {
 } from "../../api/index.js";
 import { loadCredentials, sameCertificate } from "../../certs/index.js";
 import { describeDuration, formatDuration, parseDuration } from "../../common/duration.js";
-import { AlreadyExistsError, InvalidInputError, NotFoundError, SkupperError, TimeoutError, ValidationError } from "../../common/errors.js";
+import { AlreadyExistsError, InvalidInputError, NotFoundError, SkupperError, TimeoutError } from "../../common/errors.js";
 import { readTextLimited, writeFileAtomic } from "../../common/files.js";
 import { GRANT_CA } from "../../controller/index.js";
+import { parseAccessTokenFile } from "../../grants/index.js";
 import { requireSiteProcess } from "../../site/index.js";
 import { contextOf, type CliContext } from "../context.js";
 import { integerOption, print, timeoutOption } from "../output.js";
@@ -111,13 +111,7 @@ async function issueToken(ctx: CliContext, options: IssueOptions): Promise<void>
 async function readTokenFile(file: string): Promise<AccessToken> {
   const text = await readTextLimited(path.resolve(file), MAX_FILE_BYTES, { label: file });
   if (text === undefined) throw new NotFoundError(`token file does not exist: ${file}`);
-  const { resources, problems } = parseDocuments(text, file);
-  if (problems.length > 0) throw new ValidationError(problems);
-  const tokens = resources.filter((r): r is AccessToken => r.kind === "AccessToken");
-  if (tokens.length !== 1 || resources.length !== 1) {
-    throw new InvalidInputError(`${file}: a token file must hold exactly one AccessToken (found ${resources.map((r) => r.kind).join(", ") || "nothing"})`);
-  }
-  return tokens[0] as AccessToken;
+  return parseAccessTokenFile(text, file);
 }
 
 async function redeemTokenFile(ctx: CliContext, file: string, timeoutMs: number): Promise<void> {
