@@ -1,3 +1,3 @@
 export * from "./paths.js";
 export * from "./local-store.js";
-export { OffThreadParser } from "./parse-worker.js";
+export { INLINE_PARSE_MAX_BYTES, OffThreadParser } from "./parse-worker.js";

@@ -5,6 +5,11 @@
  * whose links would miss their heartbeats. In a worker thread it costs only that thread, and a
  * parse that takes too long is abandoned (the worker is replaced) and reported as a problem.
  *
+ * Files of a few KiB (nearly every resource) are parsed on the main thread: even built to be
+ * slow they take a fraction of a second there, and no worker has to stay loaded (a worker
+ * costs the site process about 20 MB). The worker starts for the first larger file and ends
+ * once it has been idle for a while.
+ *
  * This module is both sides: imported normally it exports OffThreadParser; loaded as the worker
  * (workerData.role) it answers parse requests.
  */
@@ -14,6 +19,10 @@ import { parseDocuments, type ParseResult } from "../api/index.js";
 const ROLE = "skupper-resource-parser";
 /** A parse that takes longer than this is given up: the file is reported and skipped. */
 export const PARSE_TIMEOUT_MS = 20_000;
+/** Texts up to this size are parsed on the calling thread. */
+export const INLINE_PARSE_MAX_BYTES = 8 * 1024;
+/** A worker with nothing to parse for this long is ended. */
+export const WORKER_IDLE_MS = 30_000;
 
 interface Request {
   id: number;
@@ -43,11 +52,23 @@ export class OffThreadParser {
   private nextId = 0;
   /** Whether the current worker has loaded and answers: time spent starting it does not count. */
   private ready = false;
+  private idleTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly timeoutMs = PARSE_TIMEOUT_MS) {}
+  constructor(
+    private readonly timeoutMs = PARSE_TIMEOUT_MS,
+    private readonly idleMs = WORKER_IDLE_MS,
+  ) {}
+
+  /** Whether a worker thread is loaded. */
+  get workerRunning(): boolean {
+    return this.worker !== undefined;
+  }
 
   /** Like parseDocuments (never rejects): resources and problems, each problem naming `source`. */
   parse(text: string, source: string): Promise<ParseResult> {
+    if (Buffer.byteLength(text) <= INLINE_PARSE_MAX_BYTES) return Promise.resolve(parseDocuments(text, source));
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
     const worker = this.ensureWorker();
     const id = ++this.nextId;
     return new Promise<ParseResult>((resolve) => {
@@ -59,6 +80,7 @@ export class OffThreadParser {
   }
 
   async close(): Promise<void> {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
     const worker = this.worker;
     this.worker = undefined;
     this.failAll("was not parsed: the site process is stopping");
@@ -91,6 +113,7 @@ export class OffThreadParser {
       this.pending.delete(id);
       clearTimeout(pending.timer);
       pending.resolve(result);
+      if (this.pending.size === 0) this.endWhenIdle(worker);
     });
     const lost = (why: string) => {
       if (this.worker !== worker) return;
@@ -100,6 +123,18 @@ export class OffThreadParser {
     worker.on("exit", (code) => lost(`could not be parsed (the parser stopped with code ${code}), so it is skipped`));
     this.worker = worker;
     return worker;
+  }
+
+  private endWhenIdle(worker: Worker): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      if (this.worker !== worker || this.pending.size > 0) return;
+      this.worker = undefined;
+      this.ready = false;
+      void worker.terminate();
+    }, this.idleMs);
+    this.idleTimer.unref();
   }
 
   /** Answers every pending parse with a problem and discards the worker (a new one starts on demand). */

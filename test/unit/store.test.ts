@@ -13,7 +13,7 @@ import { after, describe, test } from "node:test";
 import { API_VERSION, parseDocuments, type Listener } from "../../src/api/index.js";
 import { InvalidInputError, SkupperError } from "../../src/common/errors.js";
 import { removeStaleTempFiles, tempFileName } from "../../src/common/files.js";
-import { LocalStore, OffThreadParser, resourceFileName, SitePaths } from "../../src/store/index.js";
+import { INLINE_PARSE_MAX_BYTES, LocalStore, OffThreadParser, resourceFileName, SitePaths } from "../../src/store/index.js";
 import { eventually } from "../helpers/cli.js";
 
 const root = await fs.mkdtemp(path.join(os.tmpdir(), "skupper-store-"));
@@ -157,6 +157,23 @@ describe("parsing off the main thread (the site process)", () => {
       for (const text of [valid, ALIAS_BOMB, `${valid}---\nkind: Nope\n`, "{"]) {
         assert.deepEqual(await parser.parse(text, "f.yaml"), parseDocuments(text, "f.yaml"));
       }
+    } finally {
+      await parser.close();
+    }
+  });
+
+  test("a file of a few KiB is parsed without a worker; a worker for a larger one ends when idle", async () => {
+    const parser = new OffThreadParser(20_000, 200);
+    try {
+      const valid = `apiVersion: ${API_VERSION}\nkind: Listener\nmetadata: {name: web}\nspec: {routingKey: web, host: 127.0.0.1, port: 8080}\n`;
+      assert.equal((await parser.parse(valid, "small.yaml")).resources.length, 1);
+      assert.equal(parser.workerRunning, false, "no worker for a small file");
+      const large = `${valid}${"#".repeat(INLINE_PARSE_MAX_BYTES)}\n`;
+      assert.equal((await parser.parse(large, "large.yaml")).resources.length, 1);
+      assert.equal(parser.workerRunning, true, "a worker for a large file");
+      const deadline = Date.now() + 5_000;
+      while (parser.workerRunning && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.equal(parser.workerRunning, false, "the idle worker is ended");
     } finally {
       await parser.close();
     }
