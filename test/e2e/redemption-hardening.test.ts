@@ -10,9 +10,8 @@ import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import { API_VERSION, toYaml, toYamlDocuments, type Link, type Secret } from "../../src/api/index.js";
-import { issueCertificate } from "../../src/certs/index.js";
 import { eventually, ok, parseTable, Sandbox, skupper } from "../helpers/cli.js";
-import { createAuthorities, type Authorities } from "../helpers/grant-fixtures.js";
+import { createAuthorities, tlsSecret as makeTlsSecret, type Authorities } from "../helpers/grant-fixtures.js";
 
 const sandbox = await Sandbox.create("redemption-hardening");
 const home = sandbox.home();
@@ -44,18 +43,8 @@ before(async () => {
   await ok(["-n", "east", "site", "create", "east"], { home });
 });
 
-const b64 = (text: string) => Buffer.from(text).toString("base64");
 
-async function tlsSecret(name: string): Promise<Secret> {
-  const client = await issueCertificate(authorities.siteCa, { commonName: "east", usage: "client" });
-  return {
-    apiVersion: "v1",
-    kind: "Secret",
-    metadata: { name },
-    type: "kubernetes.io/tls",
-    data: { "tls.crt": b64(client.cert), "tls.key": b64(client.key), "ca.crt": b64(authorities.siteCa.cert) },
-  };
-}
+const tlsSecret = (name: string, extra: Partial<Secret> = {}): Promise<Secret> => makeTlsSecret(authorities, name, extra);
 
 function link(name: string, host: string): Link {
   return {

@@ -11,6 +11,7 @@ import { promises as fs } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { CLI, eventually, ok, parseTable, Sandbox, skupper } from "../helpers/cli.js";
+import { ALIAS_BOMB } from "../helpers/hostile-yaml.js";
 
 const sandbox = await Sandbox.create("store-hardening");
 const home = sandbox.home();
@@ -20,15 +21,6 @@ const run = (ns: string, args: string[], input?: string) => skupper(["-n", ns, .
 const nsDir = (ns: string) => path.join(home, "namespaces", ns);
 const inputDir = (ns: string) => path.join(nsDir(ns), "input", "resources");
 
-const ALIAS_BOMB = [
-  'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]',
-  "b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]",
-  "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]",
-  "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]",
-  "e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]",
-  "f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]",
-  "",
-].join("\n");
 
 function noStackTrace(stderr: string): void {
   assert.doesNotMatch(stderr, /\n\s+at /, `no stack trace: ${stderr}`);

@@ -5,7 +5,7 @@
  */
 import net from "node:net";
 import tls from "node:tls";
-import { toYamlDocuments } from "../../src/api/index.js";
+import { toYamlDocuments, type Secret } from "../../src/api/index.js";
 import { createCA, issueCertificate, type Credentials } from "../../src/certs/index.js";
 import { issueLinkBundle } from "../../src/controller/links.js";
 import { GrantServer, type ConnectionLimits, type GrantLedger, type GrantRecord, type RedemptionRequest } from "../../src/grants/index.js";
@@ -152,4 +152,18 @@ export function readUntilClosed(socket: net.Socket, withinMs = 5000): Promise<st
       resolve(Buffer.concat(chunks).toString("latin1"));
     });
   });
+}
+
+/** A `kubernetes.io/tls` Secret with a fresh client certificate from the site CA, as a grant server answers. */
+export async function tlsSecret(authorities: Authorities, name: string, extra: Partial<Secret> = {}): Promise<Secret> {
+  const client = await issueCertificate(authorities.siteCa, { commonName: "east", usage: "client" });
+  const b64 = (text: string) => Buffer.from(text).toString("base64");
+  return {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: { name },
+    type: "kubernetes.io/tls",
+    data: { "tls.crt": b64(client.cert), "tls.key": b64(client.key), "ca.crt": b64(authorities.siteCa.cert) },
+    ...extra,
+  };
 }

@@ -9,9 +9,8 @@ import https from "node:https";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { API_VERSION, toYamlDocuments, type Link, type Secret } from "../../src/api/index.js";
-import { issueCertificate } from "../../src/certs/index.js";
 import { credentialNames, MAX_RESPONSE_BYTES, redeemToken, RedemptionError } from "../../src/grants/index.js";
-import { createAuthorities, type Authorities } from "../helpers/grant-fixtures.js";
+import { createAuthorities, tlsSecret as makeTlsSecret, type Authorities } from "../helpers/grant-fixtures.js";
 
 let authorities: Authorities;
 let server: https.Server;
@@ -49,17 +48,7 @@ function respondWith(body: string): void {
 
 const b64 = (text: string) => Buffer.from(text).toString("base64");
 
-async function tlsSecret(name: string, extra: Partial<Secret> = {}): Promise<Secret> {
-  const client = await issueCertificate(authorities.siteCa, { commonName: "east", usage: "client" });
-  return {
-    apiVersion: "v1",
-    kind: "Secret",
-    metadata: { name },
-    type: "kubernetes.io/tls",
-    data: { "tls.crt": b64(client.cert), "tls.key": b64(client.key), "ca.crt": b64(authorities.siteCa.cert) },
-    ...extra,
-  };
-}
+const tlsSecret = (name: string, extra: Partial<Secret> = {}): Promise<Secret> => makeTlsSecret(authorities, name, extra);
 
 function link(name: string, secretName: string, host = "203.0.113.66"): Link {
   return {

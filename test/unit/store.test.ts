@@ -15,6 +15,7 @@ import { InvalidInputError, SkupperError } from "../../src/common/errors.js";
 import { removeStaleTempFiles, tempFileName } from "../../src/common/files.js";
 import { INLINE_PARSE_MAX_BYTES, LocalStore, OffThreadParser, resourceFileName, SitePaths } from "../../src/store/index.js";
 import { eventually } from "../helpers/cli.js";
+import { ALIAS_BOMB } from "../helpers/hostile-yaml.js";
 
 const root = await fs.mkdtemp(path.join(os.tmpdir(), "skupper-store-"));
 after(() => fs.rm(root, { recursive: true, force: true }));
@@ -35,15 +36,6 @@ function deadPid(): number {
   return Number(execFileSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" }));
 }
 
-const ALIAS_BOMB = [
-  'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]',
-  "b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]",
-  "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]",
-  "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]",
-  "e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]",
-  "f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]",
-  "",
-].join("\n");
 
 describe("names", () => {
   test("a name with path characters is refused (exit code 2) before any file is touched", async () => {
