@@ -3,3 +3,5 @@ export * from "./types.js";
 export * from "./status.js";
 export * from "./documents.js";
 export * from "./defaults.js";
+export * from "./network-status.js";
+export * from "./names.js";

@@ -23,6 +23,8 @@ export interface Condition {
 }
 
 export interface CommonStatus {
+  /** The `metadata.generation` the controller acted on: status is current when they are equal. */
+  observedGeneration?: number;
   status?: StatusType;
   message?: string;
   conditions?: Condition[];

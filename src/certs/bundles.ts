@@ -34,15 +34,31 @@ export async function saveCredentials(dir: string, credentials: Credentials): Pr
   await writeFileAtomic(path.join(dir, "ca.crt"), credentials.ca, { mode: 0o600 });
 }
 
+/** Where one set of credentials is kept: a directory of PEM files, a Kubernetes Secret, … */
+export interface CredentialSlot {
+  load(): Promise<Credentials | undefined>;
+  save(credentials: Credentials): Promise<void>;
+}
+
+/** A directory holding `ca.crt`, `tls.crt` and `tls.key`. */
+export function directorySlot(dir: string): CredentialSlot {
+  return { load: () => loadCredentials(dir), save: (credentials) => saveCredentials(dir, credentials) };
+}
+
+function slotOf(where: string | CredentialSlot): CredentialSlot {
+  return typeof where === "string" ? directorySlot(where) : where;
+}
+
 /**
  * A CA is never replaced while it is readable: replacing it would silently break every link it
  * issued credentials for. It is created when absent.
  */
-export async function ensureCA(dir: string, commonName: string): Promise<{ credentials: Credentials; created: boolean }> {
-  const existing = await loadCredentials(dir);
+export async function ensureCA(where: string | CredentialSlot, commonName: string): Promise<{ credentials: Credentials; created: boolean }> {
+  const slot = slotOf(where);
+  const existing = await slot.load();
   if (existing) return { credentials: existing, created: false };
   const credentials = await createCA(commonName);
-  await saveCredentials(dir, credentials);
+  await slot.save(credentials);
   return { credentials, created: true };
 }
 
@@ -52,14 +68,15 @@ export async function ensureCA(dir: string, commonName: string): Promise<{ crede
  * to expiry.
  */
 export async function ensureLeaf(
-  dir: string,
+  where: string | CredentialSlot,
   issuer: Credentials,
   request: CertificateRequest,
 ): Promise<{ credentials: Credentials; issued: boolean }> {
-  const existing = await loadCredentials(dir);
+  const slot = slotOf(where);
+  const existing = await slot.load().catch(() => undefined);
   if (existing && leafMatches(existing, issuer, request)) return { credentials: existing, issued: false };
   const credentials = await issueCertificate(issuer, request);
-  await saveCredentials(dir, credentials);
+  await slot.save(credentials);
   return { credentials, issued: true };
 }
 

@@ -45,6 +45,13 @@ export class AlreadyExistsError extends SkupperError {
   }
 }
 
+/** A write based on a version of a resource that is no longer the stored one. */
+export class ConflictError extends SkupperError {
+  constructor(message: string) {
+    super("ERR_CONFLICT", message, 1);
+  }
+}
+
 export class TimeoutError extends SkupperError {
   constructor(message: string) {
     super("ERR_TIMEOUT", message, 1);

@@ -1,4 +1,5 @@
 export { Router } from "./router.js";
+export type { DataPlane, DataPlaneFactory } from "./data-plane.js";
 export type {
   RouterIdentity,
   RouterOptions,

@@ -3,6 +3,7 @@
  * (listeners and connectors). It is configured with plain objects and knows nothing of
  * resources, files or YAML.
  */
+import type { DataPlane } from "./data-plane.js";
 import type net from "node:net";
 import type tls from "node:tls";
 import { logger } from "../common/log.js";
@@ -119,7 +120,7 @@ export interface RouterStatus {
   network: NetworkSite[];
 }
 
-export class Router implements SessionOwner, DialerHost, LinkServerHost, ListenerHost, BridgeOwner {
+export class Router implements DataPlane, SessionOwner, DialerHost, LinkServerHost, ListenerHost, BridgeOwner {
   private readonly db: LinkStateDatabase;
   private table: RouteTable;
   private readonly peers = new Map<string, Set<LinkSession>>();

@@ -11,17 +11,18 @@ import { createHash } from "node:crypto";
 import { promises as fs, mkdirSync, statSync, watch, type FSWatcher } from "node:fs";
 import path from "node:path";
 import {
-  isKind,
+  checkKind,
+  checkResourceName,
+  resourceKey,
   MAX_FILE_BYTES,
   parseDocuments,
-  resourceNameProblem,
   toYaml,
   type Kind,
   type ParseResult,
   type Resource,
   type ResourceByKind,
 } from "../api/index.js";
-import { AlreadyExistsError, InvalidInputError, NotFoundError, errorMessage } from "../common/errors.js";
+import { AlreadyExistsError, NotFoundError, errorMessage } from "../common/errors.js";
 import { createFileExclusive, readTextLimited, removeIfExists, writeFileAtomic } from "../common/files.js";
 import { logger } from "../common/log.js";
 import { withLockFile } from "./lock.js";
@@ -46,27 +47,6 @@ export interface InputSnapshot {
   problems: string[];
   /** Which file each resource came from, keyed by `<Kind>/<name>`. */
   sources: Map<string, string>;
-}
-
-export function resourceKey(kind: string, name: string): string {
-  return `${kind}/${name}`;
-}
-
-/**
- * Throws (exit code 2) unless `kind` is a known kind and `name` a valid resource name: the check
- * every path built from a name goes through, so no name can reach outside its directory.
- */
-export function checkResourceName(kind: string, name: string): void {
-  checkKind(kind);
-  const problem = resourceNameProblem(name);
-  if (problem) {
-    const shown = name.length > 80 ? `${name.slice(0, 80)}…` : name;
-    throw new InvalidInputError(`${kind} name ${JSON.stringify(shown)} is not valid: ${problem}`);
-  }
-}
-
-function checkKind(kind: string): void {
-  if (!isKind(kind)) throw new InvalidInputError(`resource kind ${JSON.stringify(kind)} is not supported`);
 }
 
 /**
@@ -382,3 +362,5 @@ async function listResourceFiles(dir: string): Promise<string[]> {
     .sort()
     .map((n) => path.join(dir, n));
 }
+
+export { checkResourceName, resourceKey } from "../api/names.js";

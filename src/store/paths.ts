@@ -1,24 +1,11 @@
 import os from "node:os";
 import path from "node:path";
-import { InvalidInputError } from "../common/errors.js";
-import { NAMESPACE_PATTERN } from "../api/schemas.js";
-
-export const DEFAULT_NAMESPACE = "default";
 
 /** `$SKUPPER_HOME`, else `$XDG_DATA_HOME/skupper`, else `~/.local/share/skupper`. */
 export function skupperHome(env: NodeJS.ProcessEnv = process.env): string {
   if (env.SKUPPER_HOME) return path.resolve(env.SKUPPER_HOME);
   const dataHome = env.XDG_DATA_HOME || path.join(os.homedir(), ".local", "share");
   return path.join(dataHome, "skupper");
-}
-
-export function validateNamespace(namespace: string): string {
-  if (!NAMESPACE_PATTERN.test(namespace) || namespace.length > 63) {
-    throw new InvalidInputError(
-      `namespace "${namespace}" is not valid: use lower case letters, digits and '-', starting and ending with a letter or digit (at most 63 characters)`,
-    );
-  }
-  return namespace;
 }
 
 /** Where everything of one site lives (see docs/storage.md). */
@@ -65,3 +52,5 @@ export class SitePaths {
     return path.join(this.certs, name);
   }
 }
+
+export { DEFAULT_NAMESPACE, validateNamespace } from "../api/names.js";
