@@ -55,50 +55,54 @@ export class GrantBook implements GrantLedger {
   /** Brings the book in line with the grants in input, keeping what runtime status recorded. */
   sync(grants: AccessGrant[], runtime: Map<string, AccessGrant>): void {
     const wanted = new Set(grants.map((g) => g.metadata.name));
-    for (const [name, entry] of this.byName) {
-      if (!wanted.has(name)) {
-        this.byName.delete(name);
-        this.byUid.delete(entry.record.uid);
-      }
-    }
-    for (const grant of grants) {
-      const name = grant.metadata.name;
-      const existing = this.byName.get(name);
-      const saved = runtime.get(name);
-      const createdAt = existing?.createdAt ?? saved?.metadata.creationTimestamp ?? new Date().toISOString();
-      const uid = existing?.record.uid ?? saved?.metadata.uid ?? grant.metadata.uid ?? randomUUID();
-      const code = existing?.record.code ?? saved?.status?.code ?? grant.spec.code ?? randomCode();
-      const made = existing?.record.made ?? saved?.status?.redemptions ?? 0;
-      const record: GrantRecord = existing?.record ?? { name, uid, code, expiresAt: 0, allowed: 1, made };
-      record.allowed = redemptionsAllowed(grant);
-      record.expiresAt = Date.parse(createdAt) + expirationWindowMs(grant);
-      const conditions = existing?.conditions ?? saved?.status?.conditions ?? [];
-      const entry: Entry = { record, createdAt: String(createdAt), resource: grant, conditions };
-      this.byName.set(name, entry);
-      this.byUid.set(uid, entry);
-    }
+    for (const name of [...this.byName.keys()]) if (!wanted.has(name)) this.remove(name);
+    for (const grant of grants) this.upsert(grant, runtime.get(grant.metadata.name));
+  }
+
+  /**
+   * Adds or updates one grant. Its identity, code and count come from the book if it knows the
+   * grant, else from the stored status (`saved`, by default the grant's own), so they survive
+   * restarts.
+   */
+  upsert(grant: AccessGrant, saved: AccessGrant | undefined = grant): void {
+    const name = grant.metadata.name;
+    const existing = this.byName.get(name);
+    const createdAt = existing?.createdAt ?? saved?.metadata.creationTimestamp ?? grant.metadata.creationTimestamp ?? new Date().toISOString();
+    const uid = existing?.record.uid ?? saved?.metadata.uid ?? grant.metadata.uid ?? randomUUID();
+    const code = existing?.record.code ?? saved?.status?.code ?? grant.spec.code ?? randomCode();
+    const made = existing?.record.made ?? saved?.status?.redemptions ?? 0;
+    const record: GrantRecord = existing?.record ?? { name, uid, code, expiresAt: 0, allowed: 1, made };
+    record.allowed = redemptionsAllowed(grant);
+    record.expiresAt = Date.parse(createdAt) + expirationWindowMs(grant);
+    const conditions = existing?.conditions ?? saved?.status?.conditions ?? [];
+    const entry: Entry = { record, createdAt: String(createdAt), resource: grant, conditions };
+    this.byName.set(name, entry);
+    this.byUid.set(uid, entry);
+  }
+
+  remove(name: string): void {
+    const entry = this.byName.get(name);
+    if (!entry) return;
+    this.byName.delete(name);
+    this.byUid.delete(entry.record.uid);
+  }
+
+  /** When the grant expires (ms since the epoch), if the book knows it. */
+  expiresAt(name: string): number | undefined {
+    return this.byName.get(name)?.record.expiresAt;
   }
 
   uidOf(name: string): string | undefined {
     return this.byName.get(name)?.record.uid;
   }
 
-  /** Earliest future expiry, so status can flip when a grant expires. */
-  nextExpiry(now = Date.now()): number | undefined {
-    let next: number | undefined;
-    for (const { record } of this.byName.values()) {
-      if (record.expiresAt > now && (next === undefined || record.expiresAt < next)) next = record.expiresAt;
-    }
-    return next;
-  }
-
-  /** The grant's runtime resource: input spec plus identity and status. */
-  runtimeResource(name: string, context: { url?: string; ca?: string; linkAccess: boolean; generation?: number }, now = new Date()): AccessGrant | undefined {
+  /** The grant's status: code, count, expiry, and the URL and CA of `context` if it can be redeemed. */
+  status(name: string, context: { url?: string; ca?: string; linkAccess: boolean }, now = new Date()): AccessGrantStatus | undefined {
     const entry = this.byName.get(name);
     if (!entry) return undefined;
-    const { record, resource } = entry;
+    const { record } = entry;
     const stamp = now.toISOString();
-    let status: AccessGrantStatus = {
+    const status: AccessGrantStatus = {
       ...(context.url ? { url: context.url } : {}),
       code: record.code,
       ...(context.ca ? { ca: context.ca } : {}),
@@ -119,14 +123,9 @@ export class GrantBook implements GrantLedger {
       !context.linkAccess ? pending("Link access is not enabled for this site") : context.url && context.ca ? ready() : pending("Pending"),
       stamp,
     );
-    status = withAggregate({ ...status, conditions }, requiredConditions("AccessGrant"), stamp);
-    entry.conditions = status.conditions ?? [];
-    const updated: AccessGrant = {
-      ...resource,
-      metadata: { ...resource.metadata, uid: record.uid, creationTimestamp: entry.createdAt, ...(context.generation !== undefined ? { generation: context.generation } : {}) },
-      status,
-    };
-    return updated;
+    const result = withAggregate({ ...status, conditions }, requiredConditions("AccessGrant"), stamp);
+    entry.conditions = result.conditions ?? [];
+    return result;
   }
 
   // ---- GrantLedger ----

@@ -1,5 +1,9 @@
-export { SiteController, SITE_CA, SITE_SERVER, GRANT_CA, GRANT_SERVER } from "./controller.js";
-export type { ControllerOptions, NetworkStatusFile } from "./controller.js";
+export { SiteController } from "./controller.js";
+export type { ControllerOptions, ControllerHost } from "./controller.js";
+export { SITE_CA, SITE_SERVER, GRANT_CA, GRANT_SERVER } from "./reconcilers/site.js";
+export type { GrantServerPort, GrantServerFactory } from "./context.js";
+export { WorkQueue } from "./work-queue.js";
+export type { ReconcileResult } from "./work-queue.js";
 export { planAccess, detectHosts, SiteSetting, splitHosts, formatHostPort } from "./access.js";
 export type { AccessPlan } from "./access.js";
 export { Annotation } from "./tokens.js";

@@ -87,7 +87,8 @@ export interface TokenDeps {
   dropPendingCredentials(token: string): Promise<void>;
   /** Writes the token's status (as `status()` gives it) to runtime now. */
   persistStatus(name: string): Promise<void>;
-  changed(): void;
+  /** The token's status changed. */
+  changed(name: string): void;
 }
 
 export interface TokenRedeemerOptions {
@@ -123,56 +124,65 @@ export class TokenRedeemer {
 
   sync(tokens: AccessToken[], runtime: Map<string, AccessToken>): void {
     const wanted = new Set(tokens.map((t) => t.metadata.name));
-    for (const [name, state] of this.states) {
-      if (!wanted.has(name)) {
-        if (state.retry) clearTimeout(state.retry);
-        if (state.received) {
-          log.error(`token ${name} was deleted before the link credentials it yielded could be saved; they are dropped`);
-          void this.drop(name);
-        }
-        this.states.delete(name);
-      }
+    for (const name of [...this.states.keys()]) if (!wanted.has(name)) this.remove(name);
+    for (const token of tokens) this.upsert(token, runtime.get(token.metadata.name));
+  }
+
+  /** The token was deleted: stop redeeming it, and drop what it yielded if that was not saved. */
+  remove(name: string): void {
+    const state = this.states.get(name);
+    if (!state) return;
+    if (state.retry) clearTimeout(state.retry);
+    if (state.received) {
+      log.error(`token ${name} was deleted before the link credentials it yielded could be saved; they are dropped`);
+      void this.drop(name);
     }
-    for (const token of tokens) {
-      const name = token.metadata.name;
-      const hash = specHash(token);
-      let state = this.states.get(name);
-      // A spent redemption (redeemed, or credentials waiting to be written) is never redone.
-      if (!state || (state.specHash !== hash && !state.redeemed && !state.received)) {
-        if (state?.retry) clearTimeout(state.retry);
-        const saved = runtime.get(name);
-        const links = this.deps.linksCreatedBy(name);
-        const redeemed = saved?.status?.redeemed === true || links.length > 0;
-        state = {
-          specHash: hash,
-          redeemed,
-          conditions: saved?.status?.redeemed === true ? (saved.status.conditions ?? []) : [],
-          inFlight: false,
-          backoff: new Backoff(this.retry),
-          token,
-        };
-        this.states.set(name, state);
-        const journaled = this.deps.pendingCredentials(name);
-        if (redeemed && saved?.status?.redeemed !== true) {
-          // The Links were written but the status was not (the site stopped in between).
-          log.info(`token ${name} was redeemed already (link ${links.join(", ")}); not redeeming it again`);
-          this.setCondition(state, ready());
-          void this.persist(name);
-        } else if (redeemed) {
-          // The site stopped after writing the status and before dropping the journaled copy.
-          if (journaled) void this.drop(name);
-        } else if (journaled) {
-          // The site stopped while writing what a redemption yielded: finish that, do not redeem again.
-          log.info(`token ${name}: writing the link credentials received before the site stopped`);
-          state.received = journaled;
-          this.save(name);
-        } else {
-          this.attempt(name);
-        }
+    this.states.delete(name);
+  }
+
+  /**
+   * Starts redeeming a new token, or takes note of a changed one. `saved` is the token as last
+   * stored with its status (by default the token itself): a token whose status says redeemed,
+   * or whose Links exist, is not redeemed again.
+   */
+  upsert(token: AccessToken, saved: AccessToken | undefined = token): void {
+    const name = token.metadata.name;
+    const hash = specHash(token);
+    let state = this.states.get(name);
+    // A spent redemption (redeemed, or credentials waiting to be written) is never redone.
+    if (!state || (state.specHash !== hash && !state.redeemed && !state.received)) {
+      if (state?.retry) clearTimeout(state.retry);
+      const links = this.deps.linksCreatedBy(name);
+      const redeemed = saved?.status?.redeemed === true || links.length > 0;
+      state = {
+        specHash: hash,
+        redeemed,
+        conditions: saved?.status?.redeemed === true ? (saved.status.conditions ?? []) : [],
+        inFlight: false,
+        backoff: new Backoff(this.retry),
+        token,
+      };
+      this.states.set(name, state);
+      const journaled = this.deps.pendingCredentials(name);
+      if (redeemed && saved?.status?.redeemed !== true) {
+        // The Links were written but the status was not (the site stopped in between).
+        log.info(`token ${name} was redeemed already (link ${links.join(", ")}); not redeeming it again`);
+        this.setCondition(state, ready());
+        void this.persist(name);
+      } else if (redeemed) {
+        // The site stopped after writing the status and before dropping the journaled copy.
+        if (journaled) void this.drop(name);
+      } else if (journaled) {
+        // The site stopped while writing what a redemption yielded: finish that, do not redeem again.
+        log.info(`token ${name}: writing the link credentials received before the site stopped`);
+        state.received = journaled;
+        this.save(name);
       } else {
-        state.token = token;
-        if (state.waitingForSite) this.attempt(name);
+        this.attempt(name);
       }
+    } else {
+      state.token = token;
+      if (state.waitingForSite) this.attempt(name);
     }
   }
 
@@ -323,7 +333,7 @@ export class TokenRedeemer {
 
   private setCondition(state: TokenState, condition: ReturnType<typeof ready>): void {
     state.conditions = setCondition(state.conditions, ConditionType.Redeemed, condition, new Date().toISOString());
-    this.deps.changed();
+    this.deps.changed(state.token.metadata.name);
   }
 }
 

@@ -1,0 +1,138 @@
+/**
+ * Link, Listener and Connector: each is planned together with the others of its kind (a
+ * Listener's port may be taken by another, a Link needs its Secret), handed to the router as
+ * one set (the router changes only what differs), and given its status from the router's.
+ * Secret: a change reaches the Links that use it.
+ */
+import type { Kind, Link, ResourceByKind } from "../../api/index.js";
+import type { DataPlane, RouterStatus } from "../../router/index.js";
+import { NO_ACTIVE_SITE, step, type ControllerContext, type Reconciler } from "../context.js";
+import { linkStatus, planLinks } from "../links.js";
+import { connectorStatus, listenerStatus, planConnectors, planListeners } from "../services.js";
+import type { ReconcileResult } from "../work-queue.js";
+
+type BindingKind = "Link" | "Listener" | "Connector";
+
+interface Plan {
+  configs: Array<{ name: string }>;
+  problems: Map<string, string>;
+}
+
+interface BindingRules<K extends BindingKind> {
+  kind: K;
+  activity: string;
+  noSite: string;
+  plan(ctx: ControllerContext): Plan;
+  apply(router: DataPlane, configs: Plan["configs"]): void;
+  status(resource: ResourceByKind[K], problem: string | undefined, router: RouterStatus | undefined, now: string): NonNullable<ResourceByKind[K]["status"]>;
+}
+
+/** One reconciler shape for the three kinds the router serves. */
+export class BindingReconciler<K extends BindingKind> implements Reconciler {
+  readonly kind: K;
+  private appliedTo: DataPlane | undefined;
+  private applied = "";
+  private problems = new Map<string, string>();
+
+  constructor(
+    private readonly ctx: ControllerContext,
+    private readonly rules: BindingRules<K>,
+  ) {
+    this.kind = rules.kind;
+  }
+
+  async reconcile(name: string): Promise<ReconcileResult> {
+    const { ctx, rules } = this;
+    const router = ctx.active.router;
+    if (router) {
+      const plan = rules.plan(ctx);
+      // Others whose problem changed with this one (two Listeners on one port) get a look too.
+      for (const other of new Set([...plan.problems.keys(), ...this.problems.keys()])) {
+        if (other !== name && plan.problems.get(other) !== this.problems.get(other)) ctx.enqueue(rules.kind, other);
+      }
+      this.problems = plan.problems;
+      const configs = JSON.stringify(plan.configs);
+      if (configs !== this.applied || router !== this.appliedTo) {
+        await step(rules.activity, () => rules.apply(router, plan.configs));
+        this.applied = configs;
+        this.appliedTo = router;
+      }
+    }
+    const resource = ctx.cache.get(rules.kind, name);
+    if (!resource || resource.metadata.deletionTimestamp) {
+      if (resource) await ctx.store.finalize(rules.kind, name);
+      ctx.cache.set(rules.kind, name, undefined);
+      ctx.status.forget(rules.kind, name);
+      return;
+    }
+    await this.writeStatus(name);
+  }
+
+  /** Writes the status of `name` as the router sees it now (after a router event). */
+  async writeStatus(name: string): Promise<void> {
+    const { ctx, rules } = this;
+    await ctx.status.write(rules.kind, name, () => {
+      const resource = ctx.cache.live(rules.kind, name);
+      if (!resource) return undefined;
+      const router = ctx.active.router;
+      const problem = router ? this.problems.get(name) : rules.noSite;
+      const status = rules.status(resource, problem, router?.status(), new Date().toISOString());
+      return { ...status, observedGeneration: resource.metadata.generation ?? 1 } as never;
+    });
+  }
+}
+
+export function linkReconciler(ctx: ControllerContext): BindingReconciler<"Link"> {
+  return new BindingReconciler(ctx, {
+    kind: "Link",
+    activity: "configuring links",
+    noSite: `${NO_ACTIVE_SITE} in namespace`,
+    plan: (c) => planLinks(c.cache.list("Link"), new Map(c.cache.list("Secret").map((s) => [s.metadata.name, s]))),
+    apply: (router, configs) => router.setOutgoingLinks(configs as ReturnType<typeof planLinks>["configs"]),
+    status: (link, problem, router, now) =>
+      linkStatus(link.status?.conditions, problem, router?.outgoing.find((o) => o.name === link.metadata.name), now),
+  });
+}
+
+export function listenerReconciler(ctx: ControllerContext): BindingReconciler<"Listener"> {
+  return new BindingReconciler(ctx, {
+    kind: "Listener",
+    activity: "configuring listeners",
+    noSite: NO_ACTIVE_SITE,
+    plan: (c) => planListeners(c.cache.list("Listener")),
+    apply: (router, configs) => router.setListeners(configs as ReturnType<typeof planListeners>["configs"]),
+    status: (listener, problem, router, now) =>
+      listenerStatus(listener.status?.conditions, problem, router?.listeners.find((l) => l.name === listener.metadata.name), now),
+  });
+}
+
+export function connectorReconciler(ctx: ControllerContext): BindingReconciler<"Connector"> {
+  return new BindingReconciler(ctx, {
+    kind: "Connector",
+    activity: "configuring connectors",
+    noSite: NO_ACTIVE_SITE,
+    plan: (c) => planConnectors(c.cache.list("Connector")),
+    apply: (router, configs) => router.setConnectors(configs as ReturnType<typeof planConnectors>["configs"]),
+    status: (connector, problem, router, now) =>
+      connectorStatus(connector.status?.conditions, problem, router?.connectors.find((c) => c.name === connector.metadata.name), now),
+  });
+}
+
+/** The name of the Secret a Link takes its credentials from. */
+export function secretOf(link: Link): string {
+  return link.spec.tlsCredentials || link.metadata.name;
+}
+
+export class SecretReconciler implements Reconciler {
+  readonly kind: Kind = "Secret";
+
+  constructor(private readonly ctx: ControllerContext) {}
+
+  async reconcile(name: string): Promise<ReconcileResult> {
+    const { ctx } = this;
+    for (const link of ctx.cache.list("Link")) if (secretOf(link) === name) ctx.enqueue("Link", link.metadata.name);
+    const secret = ctx.cache.get("Secret", name);
+    if (secret?.metadata.deletionTimestamp) await ctx.store.finalize("Secret", name);
+    if (!secret || secret.metadata.deletionTimestamp) ctx.cache.set("Secret", name, undefined);
+  }
+}

@@ -1,0 +1,284 @@
+/**
+ * Site and RouterAccess: which Site is active (the first by name), its router, its CAs and
+ * server certificates, the link server and the grant server; their status.
+ */
+import {
+  ConditionType,
+  failed,
+  linkAccessEnabled,
+  NETWORK_STATUS_SCHEMA,
+  ready,
+  requiredConditions,
+  ROUTER_GROUP,
+  setCondition,
+  withAggregate,
+  type NetworkStatus,
+  type RouterAccess,
+  type RouterAccessStatus,
+  type Site,
+  type SiteStatus,
+} from "../../api/index.js";
+import { ensureCA, ensureLeaf, type CredentialSlot } from "../../certs/index.js";
+import { logger } from "../../common/log.js";
+import type { CredentialStore } from "../../platform/index.js";
+import { certificateHosts, planAccess } from "../access.js";
+import { NO_ACTIVE_SITE, NETWORK_STATUS, step, type ControllerContext, type GrantServerPort, type Reconciler } from "../context.js";
+import { siteStatus } from "../site.js";
+import type { ReconcileResult } from "../work-queue.js";
+
+const log = logger("controller");
+
+export const SITE_CA = "skupper-site-ca";
+export const SITE_SERVER = "skupper-site-server";
+export const GRANT_CA = "skupper-grant-server-ca";
+export const GRANT_SERVER = "skupper-grant-server";
+
+/** Every kind whose status depends on whether a site is active. */
+const SITE_DEPENDENTS = ["Link", "Listener", "Connector", "AccessGrant", "AccessToken", "RouterAccess"] as const;
+
+export function slot(credentials: CredentialStore, name: string): CredentialSlot {
+  return { load: () => credentials.load(name), save: (value) => credentials.save(name, value) };
+}
+
+export class SiteReconciler implements Reconciler {
+  readonly kind = "Site";
+  /** Site spec and RouterAccess specs last applied; access is configured again when they change. */
+  private applied: string | undefined;
+
+  constructor(
+    private readonly ctx: ControllerContext,
+    private readonly grantServer: GrantServerPort,
+  ) {}
+
+  async reconcile(name: string): Promise<ReconcileResult> {
+    const { ctx } = this;
+    const active = this.chooseActive();
+    if (ctx.active.router && ctx.active.router.identity.siteName !== active?.metadata.name) {
+      await step("stopping the site", () => this.deactivate());
+    }
+    const resource = ctx.cache.get("Site", name);
+    if (resource?.metadata.deletionTimestamp || !resource) {
+      if (resource) await ctx.store.finalize("Site", name);
+      ctx.cache.set("Site", name, undefined);
+      ctx.status.forget("Site", name);
+      if (active && active.metadata.name !== name) ctx.enqueue("Site", active.metadata.name);
+      ctx.enqueue(NETWORK_STATUS);
+      return;
+    }
+    if (!active || active.metadata.name !== name) {
+      const message = `An active site already exists in the namespace (${active?.metadata.name})`;
+      await this.writeStatus(resource, (conditions, now) => withAggregate({ conditions: setCondition(conditions, ConditionType.Configured, failed(message), now) }, requiredConditions("Site"), now));
+      return;
+    }
+    await step("starting the site", () => this.activate(resource));
+    await step("configuring link access", () => this.configureAccess(resource));
+    await this.writeActiveStatus(resource);
+    ctx.enqueue(NETWORK_STATUS);
+  }
+
+  /** Called when the router reports a change: refreshes the active Site's status only. */
+  async refreshStatus(): Promise<void> {
+    const site = this.ctx.active.site;
+    if (site && this.ctx.active.router) await this.writeActiveStatus(this.ctx.cache.live("Site", site.metadata.name) ?? site);
+  }
+
+  /** Forgets the applied access settings, so the next reconcile configures access again. */
+  reconfigure(): void {
+    this.applied = undefined;
+  }
+
+  async stop(): Promise<void> {
+    await this.ctx.active.router?.close();
+    await this.grantServer.close();
+  }
+
+  private chooseActive(): Site | undefined {
+    const sites = this.ctx.cache.list("Site");
+    return sites.find((s) => s.metadata.name === this.ctx.active.site?.metadata.name) ?? sites[0];
+  }
+
+  private async activate(site: Site): Promise<void> {
+    const { ctx } = this;
+    ctx.active.site = site;
+    if (ctx.active.router) return;
+    log.info(`site "${site.metadata.name}" (${ctx.active.siteId}) is active in namespace "${ctx.namespace}"`);
+    if (site.spec.ha) log.warn(`site "${site.metadata.name}": HA is not supported on this platform; ignored`);
+    ctx.active.router = ctx.createDataPlane(
+      { siteId: ctx.active.siteId, siteName: site.metadata.name, namespace: ctx.namespace, version: ctx.version },
+      { onChange: () => ctx.enqueue("$router") },
+    );
+    this.applied = undefined;
+    ctx.enqueueAll(...SITE_DEPENDENTS, "Site");
+  }
+
+  private async deactivate(): Promise<void> {
+    const { ctx } = this;
+    const router = ctx.active.router;
+    if (router) log.info(`site "${router.identity.siteName}" is no longer active`);
+    ctx.active.router = undefined;
+    ctx.active.site = undefined;
+    ctx.active.plan = undefined;
+    ctx.active.linkAccess = false;
+    ctx.active.configuredProblem = undefined;
+    ctx.active.resolvedProblem = undefined;
+    this.applied = undefined;
+    await router?.close();
+    await this.grantServer.close();
+    ctx.enqueueAll(...SITE_DEPENDENTS, "Site");
+  }
+
+  /** The site's CAs and server certificates, the link server and the grant server. */
+  private async configureAccess(site: Site): Promise<void> {
+    const { ctx } = this;
+    const accesses = ctx.cache.list("RouterAccess");
+    const settings = JSON.stringify([site.spec, accesses.map((a) => a.spec)]);
+    if (settings === this.applied) return;
+    this.applied = undefined;
+    const router = ctx.active.router;
+    if (!router) return;
+    ctx.active.siteCa = (await ensureCA(slot(ctx.credentials, SITE_CA), `${site.metadata.name} site CA`)).credentials;
+    const plan = planAccess(site, accesses);
+    const problems = [...plan.problems];
+    let linkAccess = linkAccessEnabled(site);
+    if (linkAccess && site.spec.edge) {
+      problems.push("Edge sites cannot accept incoming links from remote sites");
+      linkAccess = false;
+    }
+    ctx.active.plan = plan;
+    ctx.active.configuredProblem = problems.length > 0 ? problems.join("; ") : undefined;
+    ctx.active.resolvedProblem = undefined;
+    ctx.active.linkAccess = false;
+    if (linkAccess && problems.length === 0) {
+      const hosts = certificateHosts(plan);
+      const server = (await ensureLeaf(slot(ctx.credentials, SITE_SERVER), ctx.active.siteCa, { commonName: "skupper-router", hosts, usage: "server", siteId: ctx.active.siteId })).credentials;
+      ctx.active.grantCa = (await ensureCA(slot(ctx.credentials, GRANT_CA), "skupper grant server CA")).credentials;
+      const grantServerCert = (await ensureLeaf(slot(ctx.credentials, GRANT_SERVER), ctx.active.grantCa, { commonName: "skupper-grant-server", hosts, usage: "server" })).credentials;
+      const linkServer = await router.setLinkServer({
+        port: plan.linkPort,
+        ...(plan.bindHost ? { host: plan.bindHost } : {}),
+        credentials: { ca: ctx.active.siteCa.cert, cert: server.cert, key: server.key },
+      });
+      const unresolved: string[] = [];
+      if (linkServer.state === "error") unresolved.push(linkServer.message);
+      try {
+        await this.grantServer.configure({
+          port: plan.grantServerPort,
+          ...(plan.bindHost ? { host: plan.bindHost } : {}),
+          cert: grantServerCert.cert,
+          key: grantServerCert.key,
+        });
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        unresolved.push(
+          code === "EADDRINUSE"
+            ? `the grant server port ${plan.grantServerPort} is already in use; choose another one`
+            : `cannot start the grant server on port ${plan.grantServerPort}: ${(err as Error).message}`,
+        );
+      }
+      ctx.active.resolvedProblem = unresolved.length > 0 ? unresolved.join("; ") : undefined;
+      ctx.active.linkAccess = unresolved.length === 0;
+    } else {
+      await router.setLinkServer(undefined);
+      await this.grantServer.close();
+      ctx.active.grantCa = await ctx.credentials.load(GRANT_CA);
+    }
+    this.applied = settings;
+    // Grant URLs and RouterAccess endpoints follow the hosts and ports.
+    ctx.enqueueAll("AccessGrant", "RouterAccess");
+  }
+
+  private async writeActiveStatus(site: Site): Promise<void> {
+    const { active } = this.ctx;
+    await this.writeStatus(site, (conditions, now) => {
+      const status = siteStatus(
+        conditions,
+        {
+          ...(active.configuredProblem ? { configuredProblem: active.configuredProblem } : {}),
+          running: active.router !== undefined,
+          linkAccess: linkAccessEnabled(site) && !site.spec.edge,
+          ...(active.plan ? { plan: active.plan } : {}),
+          ...(active.resolvedProblem ? { resolvedProblem: active.resolvedProblem } : {}),
+          ...(active.router ? { router: active.router.status() } : {}),
+          namespace: this.ctx.namespace,
+          version: this.ctx.version,
+        },
+        now,
+      );
+      return status;
+    });
+  }
+
+  private async writeStatus(site: Site, build: (conditions: SiteStatus["conditions"], now: string) => SiteStatus): Promise<void> {
+    const name = site.metadata.name;
+    await this.ctx.status.write("Site", name, () => {
+      const current = this.ctx.cache.get("Site", name) ?? site;
+      const status = build(current.status?.conditions ?? [], new Date().toISOString());
+      return { ...status, observedGeneration: current.metadata.generation ?? 1 };
+    });
+  }
+}
+
+export class RouterAccessReconciler implements Reconciler {
+  readonly kind = "RouterAccess";
+
+  constructor(private readonly ctx: ControllerContext) {}
+
+  async reconcile(name: string): Promise<ReconcileResult> {
+    const { ctx } = this;
+    const access = ctx.cache.get("RouterAccess", name);
+    // Its hosts and ports are part of the site's access settings.
+    if (ctx.active.site) ctx.enqueue("Site", ctx.active.site.metadata.name);
+    if (!access || access.metadata.deletionTimestamp) {
+      if (access) await ctx.store.finalize("RouterAccess", name);
+      ctx.cache.set("RouterAccess", name, undefined);
+      ctx.status.forget("RouterAccess", name);
+      return;
+    }
+    await ctx.status.write("RouterAccess", name, () => this.status(ctx.cache.get("RouterAccess", name) ?? access));
+  }
+
+  private status(access: RouterAccess): RouterAccessStatus {
+    const { active } = this.ctx;
+    const now = new Date().toISOString();
+    const noSite = !active.router;
+    let conditions = access.status?.conditions ?? [];
+    const configured = noSite ? NO_ACTIVE_SITE : active.configuredProblem;
+    const resolved = active.resolvedProblem ?? (active.plan && active.site && linkAccessEnabled(active.site) ? undefined : "Link access is not enabled");
+    conditions = setCondition(conditions, ConditionType.Configured, configured ? failed(configured) : ready(), now);
+    conditions = setCondition(conditions, ConditionType.Resolved, resolved ? failed(resolved) : ready(), now);
+    const status: RouterAccessStatus = withAggregate({ conditions }, requiredConditions("RouterAccess"), now);
+    if (!status.message || status.status === "Ready") {
+      const plan = active.plan;
+      if (plan) status.endpoints = plan.hosts.map((host) => ({ name: "inter-router", host, port: String(plan.linkPort), group: ROUTER_GROUP }));
+    }
+    return { ...status, observedGeneration: access.metadata.generation ?? 1 };
+  }
+}
+
+/** The view of the network this site publishes for clients. */
+export function networkStatus(ctx: ControllerContext, grantServer: GrantServerPort): NetworkStatus {
+  const { active } = ctx;
+  const router = active.router?.status();
+  const site = active.site;
+  return {
+    schema: NETWORK_STATUS_SCHEMA,
+    siteId: active.siteId,
+    siteName: site?.metadata.name ?? "",
+    namespace: ctx.namespace,
+    version: ctx.version,
+    ...(active.plan && site && linkAccessEnabled(site)
+      ? {
+          linkAccess: {
+            hosts: active.plan.hosts,
+            linkPort: active.plan.linkPort,
+            grantServerPort: active.plan.grantServerPort,
+            linkServer: router?.linkServer.message ?? "",
+            grantServer: grantServer.listening ? "OK" : (active.resolvedProblem ?? "not listening"),
+          },
+        }
+      : {}),
+    ...(active.grantCa ? { grantServerCa: active.grantCa.cert } : {}),
+    ...(router ? { router } : {}),
+    inputProblems: [],
+  };
+}
