@@ -5,3 +5,4 @@ export * from "./documents.js";
 export * from "./defaults.js";
 export * from "./network-status.js";
 export * from "./names.js";
+export * from "./site-settings.js";

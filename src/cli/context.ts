@@ -1,18 +1,21 @@
-/** What every command needs: namespace, platform, the site's files. */
+/**
+ * What every command needs: the namespace and the platform it acts through. The one place in
+ * the CLI that names a platform implementation.
+ */
 import type { Command } from "commander";
+import { DEFAULT_NAMESPACE, validateNamespace } from "../api/names.js";
 import { InvalidInputError, SkupperError } from "../common/errors.js";
-import { DEFAULT_NAMESPACE, LocalStore, SitePaths, skupperHome, validateNamespace } from "../store/index.js";
+import { openLocalPlatform } from "../platform/local/index.js";
+import type { Platform, PlatformName } from "../platform/types.js";
 
-export const PLATFORMS = ["kubernetes", "podman", "docker", "linux"] as const;
-export type Platform = (typeof PLATFORMS)[number];
+export const PLATFORMS = ["kubernetes", "podman", "docker", "linux"] as const satisfies readonly PlatformName[];
 
 export interface CliContext {
   namespace: string;
-  platform: Platform;
-  paths: SitePaths;
-  store: LocalStore;
   /** `-n <ns>` as it must be typed in hints, or "" for the default namespace. */
   nsFlag: string;
+  platformName: PlatformName;
+  platform: Platform;
 }
 
 export interface GlobalOptions {
@@ -24,22 +27,20 @@ export interface GlobalOptions {
 
 export function contextOf(command: Command): CliContext {
   const options = command.optsWithGlobals<GlobalOptions>();
-  const platform = resolvePlatform(options.platform);
+  const platformName = resolvePlatform(options.platform);
   for (const flag of ["context", "kubeconfig"] as const) {
     if (options[flag] !== undefined) process.stderr.write(`Warning: --${flag} flag is not supported on this platform\n`);
   }
   const namespace = validateNamespace(options.namespace ?? DEFAULT_NAMESPACE);
-  const paths = new SitePaths(skupperHome(), namespace);
   return {
     namespace,
-    platform,
-    paths,
-    store: new LocalStore(paths),
     nsFlag: namespace === DEFAULT_NAMESPACE ? "" : ` -n ${namespace}`,
+    platformName,
+    platform: openLocalPlatform({ namespace }),
   };
 }
 
-export function resolvePlatform(flag: string | undefined): Platform {
+export function resolvePlatform(flag: string | undefined): PlatformName {
   const value = flag || process.env.SKUPPER_PLATFORM || "linux";
   if (!(PLATFORMS as readonly string[]).includes(value)) {
     throw new InvalidInputError(`platform "${value}" not supported (choose one of: ${PLATFORMS.join(", ")})`);

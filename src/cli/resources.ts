@@ -1,27 +1,87 @@
-/** Writing resources from the CLI: each write bumps `metadata.generation`, as an API server would. */
+/**
+ * Reading and writing resources through the platform's store. The store advances
+ * `metadata.generation` and `metadata.resourceVersion`; the CLI never sets them. Writes based on a
+ * read carry the read's resourceVersion and are redone on a conflict, so concurrent commands
+ * never lose an update.
+ */
 import type { Kind, Resource, ResourceByKind, Site } from "../api/index.js";
-import { SkupperError } from "../common/errors.js";
+import { SkupperError, systemErrorCode } from "../common/errors.js";
 import type { CliContext } from "./context.js";
 
-/**
- * Creates or updates a resource in input with the next generation. The read of the current
- * generation and the write happen under the namespace's input lock, so concurrent commands
- * never lose an update or reuse a generation.
- */
-export async function saveResource(ctx: CliContext, resource: Resource): Promise<{ file: string; created: boolean }> {
-  return ctx.store.withInputLock(async () => {
-    const existing = await ctx.store.getInput(resource.kind, resource.metadata.name);
-    const generation = (existing?.metadata.generation ?? 0) + 1;
-    const { namespace: _ns, ...metadata } = resource.metadata;
-    const file = await ctx.store.writeInput({ ...resource, metadata: { ...metadata, generation } } as Resource);
-    return { file, created: existing === undefined };
-  });
+/** Attempts of a write that keeps meeting concurrent writes (or a resource being deleted). */
+const MAX_ATTEMPTS = 50;
+
+function hasCode(err: unknown, code: "ERR_CONFLICT" | "ERR_ALREADY_EXISTS" | "ERR_NOT_FOUND"): boolean {
+  return systemErrorCode(err) === code;
+}
+
+/** A short random pause, so writers that collided do not collide again in step. */
+function pause(ms = 5 + Math.random() * 20): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Deleted, and kept only until the site process has acted on the delete. */
+function isDeleting(resource: Resource): boolean {
+  return !!resource.metadata.deletionTimestamp;
+}
+
+/** The desired state as a client sends it: without status and what the store manages. */
+function desired<R extends Resource>(resource: R, resourceVersion?: string): R {
+  const {
+    namespace: _namespace,
+    generation: _generation,
+    resourceVersion: _resourceVersion,
+    uid: _uid,
+    creationTimestamp: _creationTimestamp,
+    deletionTimestamp: _deletionTimestamp,
+    ...metadata
+  } = resource.metadata;
+  const { status: _status, ...rest } = resource as R & { status?: unknown };
+  return { ...rest, metadata: { ...metadata, ...(resourceVersion !== undefined ? { resourceVersion } : {}) } } as R;
 }
 
 /**
- * Read-modify-write of one input resource under the namespace's input lock, with the next
- * generation: concurrent updates are applied one after the other, none is lost. `change` may
- * throw to refuse. Returns the resource written, or undefined if there is none to update.
+ * Creates a resource; throws AlreadyExistsError if it exists. Of several commands creating the
+ * same resource at once, exactly one succeeds.
+ */
+export async function createResource<R extends Resource>(ctx: CliContext, resource: R): Promise<R> {
+  return ctx.platform.resources.create(desired(resource));
+}
+
+/** Creates the resource, or replaces the desired state of the one of its kind and name. */
+export async function saveResource(ctx: CliContext, resource: Resource): Promise<{ created: boolean }> {
+  const store = ctx.platform.resources;
+  const { kind, metadata: { name } } = resource;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const existing = await store.get(kind, name);
+      if (!existing) {
+        await store.create(desired(resource));
+        return { created: true };
+      }
+      if (!isDeleting(existing)) {
+        await store.update(desired(resource, existing.metadata.resourceVersion));
+        return { created: false };
+      }
+      // Deleted, not yet finalized: it is gone soon, then this one can be created.
+      if (attempt >= MAX_ATTEMPTS) {
+        throw new SkupperError("ERR_BEING_DELETED", `${kind} "${name}" is being deleted; apply it again once it is gone`);
+      }
+      await pause(100);
+      continue;
+    } catch (err) {
+      // Created, changed or deleted by someone else since the read: read again.
+      const raced = hasCode(err, "ERR_ALREADY_EXISTS") || hasCode(err, "ERR_CONFLICT") || hasCode(err, "ERR_NOT_FOUND");
+      if (!raced || attempt >= MAX_ATTEMPTS) throw err;
+    }
+    await pause();
+  }
+}
+
+/**
+ * Read-modify-write of one resource: `change` gets the stored resource and returns it changed;
+ * when someone else wrote the resource in between, it is read and changed again. `change` may
+ * throw to refuse. Returns the resource as stored, or undefined if there is none to update.
  */
 export async function updateResource<K extends Kind>(
   ctx: CliContext,
@@ -29,29 +89,47 @@ export async function updateResource<K extends Kind>(
   name: string,
   change: (existing: ResourceByKind[K]) => ResourceByKind[K],
 ): Promise<ResourceByKind[K] | undefined> {
-  return ctx.store.withInputLock(async () => {
-    const existing = await ctx.store.getInput(kind, name);
-    if (!existing) return undefined;
-    const changed = change(existing);
-    const { namespace: _ns, ...metadata } = changed.metadata;
-    const updated = { ...changed, metadata: { ...metadata, generation: (existing.metadata.generation ?? 0) + 1 } } as ResourceByKind[K];
-    await ctx.store.writeInput(updated);
-    return updated;
-  });
+  const store = ctx.platform.resources;
+  for (let attempt = 1; ; attempt++) {
+    const existing = await store.get(kind, name);
+    if (!existing || isDeleting(existing)) return undefined;
+    try {
+      return await store.update(desired(change(existing), existing.metadata.resourceVersion));
+    } catch (err) {
+      if (hasCode(err, "ERR_NOT_FOUND")) return undefined;
+      if (!hasCode(err, "ERR_CONFLICT") || attempt >= MAX_ATTEMPTS) throw err;
+    }
+    await pause();
+  }
 }
 
 /**
- * Creates a resource (generation 1); throws AlreadyExistsError if it exists. Of several
- * commands creating the same resource at once, exactly one succeeds.
+ * The resource as users see it: with its status only when the status is about the current
+ * desired state (the site process has acted on this generation), else without it.
  */
-export async function createResource(ctx: CliContext, resource: Resource): Promise<string> {
-  const { namespace: _ns, ...metadata } = resource.metadata;
-  return ctx.store.withInputLock(() => ctx.store.createInput({ ...resource, metadata: { ...metadata, generation: 1 } } as Resource));
+function withFreshStatus<R extends Resource>(resource: R): R {
+  const status = (resource as { status?: { observedGeneration?: number } }).status;
+  if (status === undefined || status.observedGeneration === resource.metadata.generation) return resource;
+  const { status: _stale, ...rest } = resource as R & { status?: unknown };
+  return rest as R;
+}
+
+/** A resource as users see it, or undefined if there is none or it is being deleted. */
+export async function current<K extends Kind>(ctx: CliContext, kind: K, name: string): Promise<ResourceByKind[K] | undefined> {
+  const resource = await ctx.platform.resources.get(kind, name);
+  return resource && !isDeleting(resource) ? withFreshStatus(resource) : undefined;
+}
+
+/** All resources of a kind as users see them (see `current`), by name. */
+export async function listCurrent<K extends Kind>(ctx: CliContext, kind: K): Promise<Array<ResourceByKind[K]>> {
+  return (await ctx.platform.resources.list(kind))
+    .filter((resource) => !isDeleting(resource))
+    .map(withFreshStatus)
+    .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
 }
 
 export async function activeSite(ctx: CliContext): Promise<Site | undefined> {
-  const sites = await ctx.store.listInput("Site");
-  return sites.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))[0];
+  return (await listCurrent(ctx, "Site"))[0];
 }
 
 export async function requireSite(ctx: CliContext): Promise<Site> {
@@ -63,26 +141,6 @@ export async function requireSite(ctx: CliContext): Promise<Site> {
     );
   }
   return site;
-}
-
-/** The runtime copy (with status) if the site process wrote one, else the input resource. */
-export async function current<K extends Kind>(ctx: CliContext, kind: K, name: string): Promise<ResourceByKind[K] | undefined> {
-  const input = await ctx.store.getInput(kind, name);
-  if (!input) return undefined;
-  const runtime = await ctx.store.getRuntime(kind, name);
-  return runtime && runtime.metadata.generation === input.metadata.generation ? runtime : input;
-}
-
-/** All resources of a kind, each with status where the site process has written it. */
-export async function listCurrent<K extends Kind>(ctx: CliContext, kind: K): Promise<Array<ResourceByKind[K]>> {
-  const inputs = await ctx.store.listInput(kind);
-  const runtime = new Map((await ctx.store.listRuntime(kind)).map((r) => [r.metadata.name, r]));
-  return inputs
-    .map((input) => {
-      const r = runtime.get(input.metadata.name);
-      return r && r.metadata.generation === input.metadata.generation ? r : input;
-    })
-    .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
 }
 
 export function statusOf(resource: Resource): { status: string; message: string } {

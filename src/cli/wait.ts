@@ -1,14 +1,16 @@
 /**
- * Waiting for the site process to act on what the CLI wrote: polls runtime status (local files,
- * so polling is cheap and quick), notices a dead site process at once, bounds every wait.
+ * Waiting for the site process to act on what the CLI wrote: polls the resources' status,
+ * notices a stopped site process at once, bounds every wait.
  */
-import { conditionOf, ConditionType, type Kind, type ResourceByKind } from "../api/index.js";
+import { conditionOf, ConditionType, type Condition, type Kind, type ResourceByKind } from "../api/index.js";
 import { SkupperError, TimeoutError } from "../common/errors.js";
-import { siteProcessPid } from "../site/index.js";
 import type { CliContext } from "./context.js";
 import type { WaitFor } from "./output.js";
+import { current } from "./resources.js";
+import { isRunning } from "./runner.js";
 
 const POLL_MS = 50;
+const LIVENESS_CHECK_MS = 500;
 
 export type Check<T> = () => Promise<{ done: true; value: T } | { done: false; message?: string }>;
 
@@ -18,22 +20,22 @@ export interface WaitResult<T> {
   message?: string;
 }
 
-/** Polls `check` until done or `timeoutMs`; fails early if the site process dies. */
+/** Polls `check` until done or `timeoutMs`; fails early if the site process is not running. */
 export async function pollUntil<T>(ctx: CliContext, timeoutMs: number, check: Check<T>): Promise<WaitResult<T>> {
   const deadline = Date.now() + timeoutMs;
   let message: string | undefined;
-  let lastProcessCheck = 0;
+  let lastLivenessCheck = 0;
   for (;;) {
     const result = await check();
     if (result.done) return { value: result.value };
     message = result.message;
     if (Date.now() >= deadline) return message === undefined ? {} : { message };
-    if (Date.now() - lastProcessCheck > 500) {
-      lastProcessCheck = Date.now();
-      if ((await siteProcessPid(ctx.paths)) === undefined) {
+    if (Date.now() - lastLivenessCheck > LIVENESS_CHECK_MS) {
+      lastLivenessCheck = Date.now();
+      if (!(await isRunning(ctx))) {
         throw new SkupperError(
           "ERR_SITE_STOPPED",
-          `The site process of namespace "${ctx.namespace}" is not running. Start it with "skupper${ctx.nsFlag} system start"; its log is ${ctx.paths.logFile}`,
+          `The site process of namespace "${ctx.namespace}" is not running. Start it with "skupper${ctx.nsFlag} system start"; its log is ${ctx.platform.runner.describe().log}`,
         );
       }
     }
@@ -41,9 +43,17 @@ export async function pollUntil<T>(ctx: CliContext, timeoutMs: number, check: Ch
   }
 }
 
+/** Polls until the resource is gone for good: deleted, and the site process is done with it. */
+export async function pollUntilGone(ctx: CliContext, kind: Kind, name: string, timeoutMs: number): Promise<boolean> {
+  const result = await pollUntil(ctx, timeoutMs, async () =>
+    (await ctx.platform.resources.get(kind, name)) ? { done: false } : { done: true, value: true },
+  );
+  return result.value === true;
+}
+
 /**
- * Waits until the runtime copy of a resource reflects the current input (same generation) and
- * is Ready (or Configured). Returns the runtime resource.
+ * Waits until the status of a resource is about its current generation and the resource is
+ * Ready (or Configured). Returns the resource with that status.
  */
 export async function waitForResource<K extends Kind>(
   ctx: CliContext,
@@ -53,16 +63,16 @@ export async function waitForResource<K extends Kind>(
   timeoutMs: number,
 ): Promise<ResourceByKind[K]> {
   const result = await pollUntil(ctx, timeoutMs, async () => {
-    const input = await ctx.store.getInput(kind, name);
-    const runtime = await ctx.store.getRuntime(kind, name);
-    if (!runtime || (input && input.metadata.generation !== runtime.metadata.generation)) return { done: false };
-    const status = (runtime as { status?: { status?: string; message?: string; conditions?: Array<{ type: string; status: string; message: string }> } }).status;
+    // `current` shows a status only when it is about the current generation.
+    const resource = await current(ctx, kind, name);
+    const status = (resource as { status?: { status?: string; message?: string; conditions?: Condition[] } } | undefined)?.status;
+    if (!resource || !status) return { done: false };
     if (waitFor === "ready") {
-      if (status?.status === "Ready") return { done: true, value: runtime };
-      return { done: false, ...(status?.message ? { message: status.message } : {}) };
+      if (status.status === "Ready") return { done: true, value: resource };
+      return { done: false, ...(status.message ? { message: status.message } : {}) };
     }
-    const configured = conditionOf(status?.conditions as never, ConditionType.Configured);
-    if (configured?.status === "True") return { done: true, value: runtime };
+    const configured = conditionOf(status.conditions, ConditionType.Configured);
+    if (configured?.status === "True") return { done: true, value: resource };
     return { done: false, ...(configured?.message ? { message: configured.message } : {}) };
   });
   if (result.value) return result.value;

@@ -5,3 +5,4 @@ export * from "./backoff.js";
 export * from "./log.js";
 export * from "./version.js";
 export * from "./connection-limiter.js";
+export * from "./pem.js";

@@ -3,14 +3,13 @@
  * (the local platform's `kubectl apply/get/delete`). `system apply|delete` are the same.
  */
 import { Command } from "commander";
-import { isKind, MAX_FILE_BYTES, parseDocuments, KINDS, type Kind, type Resource } from "../../api/index.js";
+import { checkResourceName, isKind, KINDS, MAX_FILE_BYTES, parseDocuments, type Kind, type Resource } from "../../api/index.js";
 import { AlreadyExistsError, InvalidInputError, NotFoundError, SkupperError, ValidationError } from "../../common/errors.js";
 import { readTextLimited } from "../../common/files.js";
-import { checkResourceName } from "../../store/index.js";
-import { siteProcessPid, startSiteProcess } from "../../site/index.js";
 import { contextOf, type CliContext } from "../context.js";
 import { formatResource, print, table } from "../output.js";
 import { activeSite, current, listCurrent, saveResource, statusOf } from "../resources.js";
+import { isRunning } from "../runner.js";
 
 /** Kind names as users type them: singular, plural, short names (as kubectl accepts). */
 const KIND_ALIASES: Record<string, Kind> = {};
@@ -66,14 +65,14 @@ async function applyFile(ctx: CliContext, file: string): Promise<void> {
   if (newSite && site && site.metadata.name !== newSite.metadata.name) {
     throw new AlreadyExistsError(`There is already a site created for this namespace ("${site.metadata.name}")`);
   }
-  await ctx.store.ensureDirectories();
+  await ctx.platform.prepare();
   for (const resource of resources) {
     const { created } = await saveResource(ctx, resource);
     print(`${resource.kind} "${resource.metadata.name}" ${created ? "created" : "configured"}.`);
   }
-  const running = (await siteProcessPid(ctx.paths)) !== undefined;
+  const running = await isRunning(ctx);
   if (!running && (newSite || site)) {
-    await startSiteProcess(ctx.paths);
+    await ctx.platform.runner.start();
     print(`Site process of namespace "${ctx.namespace}" started.`);
   } else if (!running) {
     print(`Note: namespace "${ctx.namespace}" has no site yet; these resources take effect once one is created.`);
@@ -90,7 +89,7 @@ async function parseOrThrow(file: string): Promise<Resource[]> {
 async function deleteFile(ctx: CliContext, file: string): Promise<void> {
   for (const resource of await parseOrThrow(file)) {
     checkNamespace(ctx, resource);
-    const deleted = await ctx.store.deleteInput(resource.kind, resource.metadata.name);
+    const deleted = await ctx.platform.resources.delete(resource.kind, resource.metadata.name);
     print(deleted ? `${resource.kind} "${resource.metadata.name}" deleted.` : `${resource.kind} "${resource.metadata.name}" not found.`);
   }
 }
@@ -235,7 +234,7 @@ export function deleteCommand(name = "delete"): Command {
       if (!type || !resourceName) throw new InvalidInputError("give -f <file>, or the type and name of the resource to delete");
       const kind = kindOf(type);
       checkResourceName(kind, resourceName);
-      if (!(await ctx.store.deleteInput(kind, resourceName))) throw new NotFoundError(`${kind} "${resourceName}" not found in namespace "${ctx.namespace}"`);
+      if (!(await ctx.platform.resources.delete(kind, resourceName))) throw new NotFoundError(`${kind} "${resourceName}" not found in namespace "${ctx.namespace}"`);
       print(`${kind} "${resourceName}" deleted.`);
     });
 }

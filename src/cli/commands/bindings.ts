@@ -1,14 +1,13 @@
 /** `skupper listener …` and `skupper connector …`: the two share their shape. */
 import { isIP } from "node:net";
 import { Command } from "commander";
-import { API_VERSION, isValidResourceName, MAX_NAME_LENGTH, type Connector, type Listener } from "../../api/index.js";
-import { AlreadyExistsError, InvalidInputError, NotFoundError } from "../../common/errors.js";
-import { checkResourceName } from "../../store/index.js";
-import { siteProcessPid } from "../../site/index.js";
+import { API_VERSION, checkResourceName, isValidResourceName, MAX_NAME_LENGTH, type Connector, type Listener } from "../../api/index.js";
+import { AlreadyExistsError, InvalidInputError, NotFoundError, systemErrorCode } from "../../common/errors.js";
 import { contextOf, type CliContext } from "../context.js";
 import { formatResource, outputFormat, portOption, print, table, timeoutOption, waitOption } from "../output.js";
 import { createResource, current, listCurrent, statusOf, updateResource } from "../resources.js";
-import { pollUntil, waitForResource } from "../wait.js";
+import { isRunning } from "../runner.js";
+import { pollUntilGone, waitForResource } from "../wait.js";
 
 type BindingKind = "Listener" | "Connector";
 type Binding = Listener | Connector;
@@ -61,7 +60,7 @@ function parsePort(kind: BindingKind, value: string | undefined): number {
 async function waitForBinding(ctx: CliContext, kind: BindingKind, name: string, flags: BindingFlags, verb: string): Promise<void> {
   const waitFor = waitOption(flags.wait, "configured");
   const timeoutMs = timeoutOption(flags.timeout, 60_000);
-  if (waitFor === "none" || (await siteProcessPid(ctx.paths)) === undefined) {
+  if (waitFor === "none" || !(await isRunning(ctx))) {
     if (waitFor !== "none") print(`Note: the site process of namespace "${ctx.namespace}" is not running; the ${kind.toLowerCase()} takes effect once it runs.`);
     print(`${kind} "${name}" is ${verb}.`);
     return;
@@ -97,11 +96,11 @@ function bindingCommand(kind: BindingKind): Command {
       const ctx = contextOf(cmd);
       const resource = build(kind, name, parsePort(kind, portText), flags);
       timeoutOption(flags.timeout, 60_000);
-      await ctx.store.ensureDirectories();
+      await ctx.platform.prepare();
       try {
         await createResource(ctx, resource);
       } catch (err) {
-        if (err instanceof AlreadyExistsError) throw new AlreadyExistsError(`There is already a ${noun} ${name} created for namespace ${ctx.namespace}`);
+        if (systemErrorCode(err) === "ERR_ALREADY_EXISTS") throw new AlreadyExistsError(`There is already a ${noun} ${name} created for namespace ${ctx.namespace}`);
         throw err;
       }
       await waitForBinding(ctx, kind, name, flags, "created");
@@ -118,7 +117,7 @@ function bindingCommand(kind: BindingKind): Command {
       if (flags.host !== undefined) validateHost(flags.host);
       const port = flags.port !== undefined ? parsePort(kind, flags.port) : undefined;
       if (explicit("tlsCredentials")) throw new InvalidInputError("--tls-credentials is not supported yet on this platform");
-      // Read, change and write under the input lock, so concurrent updates never undo each other.
+      // Read, change and write, again on a concurrent write: concurrent updates never undo each other.
       const updated = await updateResource(ctx, kind, name, (existing) => {
         const spec = { ...existing.spec } as Binding["spec"] & { host?: string };
         if (flags.routingKey !== undefined) spec.routingKey = flags.routingKey;
@@ -139,9 +138,10 @@ function bindingCommand(kind: BindingKind): Command {
       const ctx = contextOf(cmd);
       const timeoutMs = timeoutOption(flags.timeout, 60_000);
       checkResourceName(kind, name);
-      if (!(await ctx.store.deleteInput(kind, name))) throw new NotFoundError(`${kind} "${name}" does not exist in namespace "${ctx.namespace}"`);
-      if (flags.wait !== false && flags.wait !== "false" && (await siteProcessPid(ctx.paths)) !== undefined) {
-        await pollUntil(ctx, timeoutMs, async () => ((await ctx.store.getRuntime(kind, name)) ? { done: false } : { done: true, value: true }));
+      if (!(await ctx.platform.resources.delete(kind, name))) throw new NotFoundError(`${kind} "${name}" does not exist in namespace "${ctx.namespace}"`);
+      if (flags.wait !== false && flags.wait !== "false" && (await isRunning(ctx))) {
+        // Gone once the site process has removed it (and closed its connections).
+        await pollUntilGone(ctx, kind, name, timeoutMs);
       }
       print(`${kind} "${name}" deleted.`);
     });
@@ -153,6 +153,7 @@ function bindingCommand(kind: BindingKind): Command {
     .action(async (name: string | undefined, flags: { output?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
       const format = outputFormat(flags.output);
+      if (name) checkResourceName(kind, name);
       const resources = (name ? [await current(ctx, kind, name)] : await listCurrent(ctx, kind)).filter(
         (r): r is Binding => r !== undefined,
       );

@@ -1,5 +1,7 @@
 import { Command } from "commander";
 import {
+  Annotation,
+  checkResourceName,
   DEFAULT_LINK_COST,
   isValidResourceName,
   linkAccessEnabled,
@@ -7,14 +9,11 @@ import {
   type Link,
   type Secret,
 } from "../../api/index.js";
-import { loadCredentials } from "../../certs/index.js";
-import { InvalidInputError, NotFoundError, SkupperError } from "../../common/errors.js";
-import { Annotation, issueLinkBundle, SITE_CA } from "../../controller/index.js";
+import { InvalidInputError, NotFoundError, SkupperError, systemErrorCode } from "../../common/errors.js";
 import { contextOf, type CliContext } from "../context.js";
-import { readNetworkStatus } from "../network-status.js";
 import { formatResource, integerOption, outputFormat, print, table, timeoutOption, waitOption } from "../output.js";
-import { listCurrent, requireSite, statusOf, updateResource } from "../resources.js";
-import { pollUntil, waitForResource } from "../wait.js";
+import { current, listCurrent, requireSite, statusOf, updateResource } from "../resources.js";
+import { pollUntilGone, waitForResource } from "../wait.js";
 
 const LINK_ACCESS_DISABLED =
   'A link cannot be generated because link access is not enabled. Use "skupper site update --enable-link-access" to enable it.';
@@ -28,36 +27,34 @@ export interface LinkBundleOptions {
 
 /**
  * A Link and its Secret (client certificate from this site's CA) that another site can apply to
- * link to this one: the "cert token" style, reusable until the site CA changes.
+ * link to this one: the "cert token" style, reusable until the site CA changes. The site process
+ * issues it (it holds the CA); the checks of what the user asked for are made here first.
  */
 export async function generateLinkBundle(ctx: CliContext, options: LinkBundleOptions): Promise<{ link: Link; secret: Secret }> {
   const site = await requireSite(ctx);
   if (!linkAccessEnabled(site)) throw new SkupperError("ERR_LINK_ACCESS", LINK_ACCESS_DISABLED);
-  const network = await readNetworkStatus(ctx);
-  const ca = await loadCredentials(ctx.paths.issuer(SITE_CA));
-  if (!network?.linkAccess || !ca) {
-    throw new SkupperError(
-      "ERR_SITE_NOT_READY",
-      `The site "${site.metadata.name}" has not set up link access yet; check "skupper${ctx.nsFlag} site status" (is its site process running?)`,
-    );
-  }
-  const host = options.host ?? network.linkAccess.hosts[0];
-  if (!host) throw new SkupperError("ERR_SITE_NOT_READY", "The site has no advertised host; set one with --host");
   const name = options.name ?? `link-${site.metadata.name}`;
   if (!isValidResourceName(name)) throw new InvalidInputError(`link name "${name}" is not valid: use lower case letters, digits, '-' and '.' (at most 253 characters)`);
   if (options.tlsCredentials !== undefined && !isValidResourceName(options.tlsCredentials)) {
     throw new InvalidInputError(`secret name "${options.tlsCredentials}" is not valid: use lower case letters, digits, '-' and '.' (at most 253 characters)`);
   }
-  return issueLinkBundle(ca, {
-    name,
-    ...(options.tlsCredentials !== undefined ? { secretName: options.tlsCredentials } : {}),
-    subject: name,
-    host,
-    port: network.linkAccess.linkPort,
-    siteId: network.siteId,
-    siteName: network.siteName,
-    cost: options.cost ?? DEFAULT_LINK_COST,
-  });
+  try {
+    return await ctx.platform.requests.generateLink({
+      name,
+      ...(options.host !== undefined ? { host: options.host } : {}),
+      cost: options.cost ?? DEFAULT_LINK_COST,
+      ...(options.tlsCredentials !== undefined ? { tlsCredentials: options.tlsCredentials } : {}),
+    });
+  } catch (err) {
+    // A stopped site process has not set up link access, as far as anyone can tell.
+    if (systemErrorCode(err) === "ERR_SITE_NOT_RUNNING") {
+      throw new SkupperError(
+        "ERR_SITE_NOT_READY",
+        `The site "${site.metadata.name}" has not set up link access yet; check "skupper${ctx.nsFlag} site status" (is its site process running?)`,
+      );
+    }
+    throw err;
+  }
 }
 
 interface LinkRow {
@@ -71,7 +68,7 @@ interface LinkRow {
 
 async function linkRows(ctx: CliContext): Promise<{ rows: LinkRow[]; outgoing: Link[]; incoming: unknown[] }> {
   const outgoing = await listCurrent(ctx, "Link");
-  const network = await readNetworkStatus(ctx);
+  const network = await ctx.platform.networkStatus();
   const incoming = network?.router?.incoming ?? [];
   const rows: LinkRow[] = outgoing.map((link) => {
     const { status, message } = statusOf(link);
@@ -143,9 +140,10 @@ export function linkCommand(): Command {
     .action(async (name: string, flags: { timeout?: string; wait?: string | boolean }, command: Command) => {
       const ctx = contextOf(command);
       const timeoutMs = timeoutOption(flags.timeout, 60_000);
-      const existing = await ctx.store.getInput("Link", name);
+      checkResourceName("Link", name);
+      const existing = await current(ctx, "Link", name);
       if (!existing) {
-        const incoming = (await readNetworkStatus(ctx))?.router?.incoming.find((i) => i.name === name);
+        const incoming = (await ctx.platform.networkStatus())?.router?.incoming.find((i) => i.name === name);
         if (incoming) {
           throw new SkupperError(
             "ERR_INCOMING_LINK",
@@ -154,18 +152,19 @@ export function linkCommand(): Command {
         }
         throw new NotFoundError(`There is no link resource in the namespace with the name "${name}"`);
       }
-      await ctx.store.deleteInput("Link", name);
+      await ctx.platform.resources.delete("Link", name);
       const secretName = existing.spec.tlsCredentials || name;
-      const others = (await ctx.store.listInput("Link")).filter((l) => (l.spec.tlsCredentials || l.metadata.name) === secretName);
-      // Names from inside a (possibly hand-written) Link: only valid ones ever name a file.
-      if (others.length === 0 && isValidResourceName(secretName)) await ctx.store.deleteInput("Secret", secretName);
+      // Other links (not this one, which may still be listed while it is being deleted) using the Secret.
+      const others = (await listCurrent(ctx, "Link")).filter(
+        (l) => l.metadata.name !== name && (l.spec.tlsCredentials || l.metadata.name) === secretName,
+      );
+      // Names from inside a (possibly hand-written) Link: only valid ones are looked up.
+      if (others.length === 0 && isValidResourceName(secretName)) await ctx.platform.resources.delete("Secret", secretName);
       const token = existing.metadata.annotations?.[Annotation.accessToken];
-      if (token && isValidResourceName(token)) await ctx.store.deleteInput("AccessToken", token);
-      if (flags.wait !== false && flags.wait !== "false") {
-        const result = await pollUntil(ctx, timeoutMs, async () =>
-          (await ctx.store.getRuntime("Link", name)) ? { done: false } : { done: true, value: true },
-        );
-        if (!result.value) throw new SkupperError("ERR_TIMEOUT", `Link "${name}" not deleted yet, check the status for more information`);
+      if (token && isValidResourceName(token)) await ctx.platform.resources.delete("AccessToken", token);
+      // The site process finalizes the delete once it has closed the link.
+      if (flags.wait !== false && flags.wait !== "false" && !(await pollUntilGone(ctx, "Link", name, timeoutMs))) {
+        throw new SkupperError("ERR_TIMEOUT", `Link "${name}" not deleted yet, check the status for more information`);
       }
       print(`Link "${name}" is deleted.`);
     });
@@ -207,10 +206,14 @@ export function linkCommand(): Command {
       const timeoutMs = timeoutOption(flags.timeout, 60_000);
       const waitFor = waitOption(flags.wait, "ready");
       const cost = integerOption("cost", flags.cost, { min: 1 });
-      const existing = await ctx.store.getInput("Link", name);
+      checkResourceName("Link", name);
+      const existing = await current(ctx, "Link", name);
       if (!existing) throw new NotFoundError(`the link "${name}" is not available in the namespace "${ctx.namespace}"`);
-      if (flags.tlsCredentials && !(await ctx.store.getInput("Secret", flags.tlsCredentials))) {
-        throw new NotFoundError(`the TLS secret "${flags.tlsCredentials}" is not available in the namespace "${ctx.namespace}"`);
+      if (flags.tlsCredentials) {
+        checkResourceName("Secret", flags.tlsCredentials);
+        if (!(await current(ctx, "Secret", flags.tlsCredentials))) {
+          throw new NotFoundError(`the TLS secret "${flags.tlsCredentials}" is not available in the namespace "${ctx.namespace}"`);
+        }
       }
       const updated = await updateResource(ctx, "Link", name, (latest) => {
         const spec = { ...latest.spec };

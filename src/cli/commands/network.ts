@@ -1,9 +1,8 @@
 import { Command } from "commander";
 import { SkupperError } from "../../common/errors.js";
-import { siteProcessPid } from "../../site/index.js";
 import { contextOf } from "../context.js";
-import { readNetworkStatus } from "../network-status.js";
 import { formatResource, outputFormat, print, table } from "../output.js";
+import { isRunning } from "../runner.js";
 
 export interface NetworkView {
   site: string;
@@ -19,7 +18,7 @@ export interface NetworkView {
     connectors: string[];
   }>;
   services: Array<{ routingKey: string; listeners: string[]; connectors: string[] }>;
-  /** Files in input/resources of this site that its site process could not use. */
+  /** Resources of this site that its site process could not use (on this platform: files that do not parse). */
   problems?: string[];
 }
 
@@ -32,7 +31,7 @@ export function networkCommand(): Command {
     .action(async (flags: { output?: string }, command: Command) => {
       const ctx = contextOf(command);
       const format = outputFormat(flags.output);
-      const status = (await siteProcessPid(ctx.paths)) !== undefined ? await readNetworkStatus(ctx) : undefined;
+      const status = (await isRunning(ctx)) ? await ctx.platform.networkStatus() : undefined;
       if (!status?.router) {
         throw new SkupperError(
           "ERR_SITE_NOT_RUNNING",
@@ -97,7 +96,7 @@ export function networkCommand(): Command {
           ),
         );
       }
-      // Files in input/resources of this site that its site process skipped.
+      // Resources of this site that its site process skipped.
       const problems = status.inputProblems ?? [];
       if (problems.length > 0) print();
       for (const problem of problems) print(`Problem: ${problem}`);

@@ -1,17 +1,15 @@
-import { promises as fs } from "node:fs";
 import { Command } from "commander";
 import {
   API_VERSION,
+  checkResourceName,
   DEFAULT_GRANT_SERVER_PORT,
   DEFAULT_LINK_PORT,
   linkAccessEnabled,
   NAME_PATTERN,
+  SiteSetting,
   type Site,
 } from "../../api/index.js";
-import { AlreadyExistsError, InvalidInputError, NotFoundError } from "../../common/errors.js";
-import { SiteSetting } from "../../controller/index.js";
-import { siteProcessPid, startSiteProcess, stopSiteProcess } from "../../site/index.js";
-import { checkResourceName } from "../../store/index.js";
+import { AlreadyExistsError, InvalidInputError, NotFoundError, systemErrorCode } from "../../common/errors.js";
 import { contextOf, type CliContext } from "../context.js";
 import {
   booleanOption,
@@ -24,8 +22,8 @@ import {
   timeoutOption,
   waitOption,
 } from "../output.js";
-import { activeSite, current, statusOf, updateResource } from "../resources.js";
-import { readNetworkStatus } from "../network-status.js";
+import { activeSite, createResource, current, listCurrent, statusOf, updateResource } from "../resources.js";
+import { isRunning } from "../runner.js";
 import { waitForResource } from "../wait.js";
 
 interface SiteFlags {
@@ -106,14 +104,20 @@ export function siteCommand(): Command {
       const waitFor = waitOption(flags.wait, "ready");
       const base: Site = { apiVersion: API_VERSION, kind: "Site", metadata: { name }, spec: {} };
       const site = applyFlags(base, flags, (option) => command.getOptionValueSource(option) === "cli");
-      await ctx.store.ensureDirectories();
-      // The check and the create under the input lock: of two concurrent creates, one fails.
-      await ctx.store.withInputLock(async () => {
-        const existing = await activeSite(ctx);
-        if (existing) throw new AlreadyExistsError(`There is already a site created for this namespace ("${existing.metadata.name}")`);
-        await ctx.store.createInput({ ...site, metadata: { ...site.metadata, generation: 1 } });
-      });
-      await startSiteProcess(ctx.paths);
+      await ctx.platform.prepare();
+      const alreadyThere = (existing: Site) =>
+        new AlreadyExistsError(`There is already a site created for this namespace ("${existing.metadata.name}")`);
+      const existing = await activeSite(ctx);
+      if (existing) throw alreadyThere(existing);
+      // Of concurrent creates of one name the store lets one succeed; nothing joins the check
+      // above and the create, so concurrent creates of different names can both succeed.
+      try {
+        await createResource(ctx, site);
+      } catch (err) {
+        if (systemErrorCode(err) === "ERR_ALREADY_EXISTS") throw alreadyThere(site);
+        throw err;
+      }
+      await ctx.platform.runner.start();
       await waitForSite(ctx, name, waitFor, timeoutMs, "created");
     });
 
@@ -126,14 +130,14 @@ export function siteCommand(): Command {
       const waitFor = waitOption(flags.wait, "ready");
       // Any valid resource name (a Site applied from YAML may have a longer one than create allows).
       if (name !== undefined) checkResourceName("Site", name);
-      const existing = name ? await ctx.store.getInput("Site", name) : await activeSite(ctx);
+      const existing = name ? await current(ctx, "Site", name) : await activeSite(ctx);
       if (!existing) {
         throw new NotFoundError(name ? `site "${name}" must exist to be updated` : "there is no existing Skupper site resource to update");
       }
       const explicit = (option: string) => command.getOptionValueSource(option) === "cli";
       const updated = await updateResource(ctx, "Site", existing.metadata.name, (latest) => applyFlags(latest, flags, explicit));
       if (!updated) throw new NotFoundError(`site "${existing.metadata.name}" was deleted while it was being updated`);
-      if (!(await siteProcessPid(ctx.paths))) await startSiteProcess(ctx.paths);
+      await ctx.platform.runner.start();
       print(`Site "${existing.metadata.name}" is updated.`);
       if (waitFor !== "none") await waitForSite(ctx, existing.metadata.name, waitFor, timeoutMs, "updated");
     });
@@ -149,14 +153,13 @@ export function siteCommand(): Command {
       timeoutOption(flags.timeout, 60_000);
       // Any valid resource name (a Site applied from YAML may have a longer one than create allows).
       if (name !== undefined) checkResourceName("Site", name);
-      const existing = name ? await ctx.store.getInput("Site", name) : await activeSite(ctx);
+      const existing = name ? await current(ctx, "Site", name) : await activeSite(ctx);
       if (!existing && !flags.all) {
         throw new NotFoundError(name ? `There is no site named "${name}" in namespace "${ctx.namespace}"` : "There is no existing Skupper site resource to delete");
       }
-      await stopSiteProcess(ctx.paths);
-      if (existing) await ctx.store.deleteInput("Site", existing.metadata.name);
-      if (flags.all) await fs.rm(ctx.paths.input, { recursive: true, force: true });
-      await fs.rm(ctx.paths.runtime, { recursive: true, force: true });
+      await ctx.platform.runner.stop();
+      if (existing) await ctx.platform.resources.delete("Site", existing.metadata.name);
+      await ctx.platform.removeSiteState({ all: !!flags.all });
       print(existing ? `Site "${existing.metadata.name}" is deleted.` : `All resources of namespace "${ctx.namespace}" are deleted.`);
     });
 
@@ -167,15 +170,14 @@ export function siteCommand(): Command {
     .action(async (name: string | undefined, flags: { output?: string }, command: Command) => {
       const ctx = contextOf(command);
       const format = outputFormat(flags.output);
-      const sites = (await ctx.store.listInput("Site")).filter((s) => !name || s.metadata.name === name);
+      const sites = (await listCurrent(ctx, "Site")).filter((s) => !name || s.metadata.name === name);
       if (sites.length === 0) {
         print(name ? `There is no site named "${name}"` : "There is no existing Skupper site resource");
         return;
       }
-      const running = (await siteProcessPid(ctx.paths)) !== undefined;
+      const running = await isRunning(ctx);
       const rows: string[][] = [];
-      for (const input of sites) {
-        const resource = (await current(ctx, "Site", input.metadata.name)) ?? input;
+      for (const resource of sites) {
         if (format) {
           print(formatResource(resource, format));
           continue;
@@ -189,8 +191,8 @@ export function siteCommand(): Command {
       }
       if (format) return;
       print(table(["NAME", "STATUS", "MESSAGE"], rows));
-      // Files in input/resources the site process could not use (it skips them and goes on).
-      const network = running ? await readNetworkStatus(ctx) : undefined;
+      // Resources the site process could not use (it skips them and goes on).
+      const network = running ? await ctx.platform.networkStatus() : undefined;
       for (const problem of network?.inputProblems ?? []) print(`Problem: ${problem}`);
     });
 

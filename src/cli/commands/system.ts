@@ -1,8 +1,6 @@
 import { Command } from "commander";
 import { SkupperError } from "../../common/errors.js";
-import { siteProcessPid, startSiteProcess, stopSiteProcess } from "../../site/index.js";
 import { contextOf, type CliContext } from "../context.js";
-import { readNetworkStatus } from "../network-status.js";
 import { print, timeoutOption, waitOption } from "../output.js";
 import { activeSite, current, statusOf } from "../resources.js";
 import { waitForResource } from "../wait.js";
@@ -16,12 +14,12 @@ async function start(ctx: CliContext, waitFor: ReturnType<typeof waitOption>, ti
       `Namespace "${ctx.namespace}" has no site to start. Create one with "skupper${ctx.nsFlag} site create <name>".`,
     );
   }
-  const { pid, started } = await startSiteProcess(ctx.paths);
+  const { id, started } = await ctx.platform.runner.start();
   if (!started) {
-    print(`The site process of namespace "${ctx.namespace}" is already running (pid ${pid}).`);
+    print(`The site process of namespace "${ctx.namespace}" is already running (pid ${id}).`);
     return;
   }
-  print(`Site "${site.metadata.name}" started in namespace "${ctx.namespace}" (pid ${pid}, platform linux).`);
+  print(`Site "${site.metadata.name}" started in namespace "${ctx.namespace}" (pid ${id}, platform ${ctx.platformName}).`);
   if (waitFor !== "none") {
     print("Waiting for status...");
     await waitForResource(ctx, "Site", site.metadata.name, waitFor, timeoutMs);
@@ -57,7 +55,7 @@ export function systemCommand(): Command {
     .description("Stop the site process; the namespace's resources, certificates and state are kept")
     .action(async (_flags: unknown, command: Command) => {
       const ctx = contextOf(command);
-      const pid = await stopSiteProcess(ctx.paths);
+      const { id: pid } = await ctx.platform.runner.stop();
       print(
         pid === undefined
           ? `The site process of namespace "${ctx.namespace}" is not running.`
@@ -71,7 +69,7 @@ export function systemCommand(): Command {
     .option("--timeout <duration>", "raise an error if the site is not ready in this time", "60s")
     .action(async (flags: { timeout?: string }, command: Command) => {
       const ctx = contextOf(command);
-      await stopSiteProcess(ctx.paths);
+      await ctx.platform.runner.stop();
       await start(ctx, "ready", timeoutOption(flags.timeout, 60_000));
     });
 
@@ -81,16 +79,16 @@ export function systemCommand(): Command {
     .action(async (_flags: unknown, command: Command) => {
       const ctx = contextOf(command);
       const site = await activeSite(ctx);
-      const pid = await siteProcessPid(ctx.paths);
+      const runner = await ctx.platform.runner.status();
       print(`Namespace:      ${ctx.namespace}`);
       print(`Site:           ${site ? site.metadata.name : "(none)"}`);
-      print(`Site process:   ${pid !== undefined ? `running (pid ${pid})` : "not running"}`);
+      print(`Site process:   ${runner.running ? `running (pid ${runner.id})` : "not running"}`);
       if (site) {
         const resource = (await current(ctx, "Site", site.metadata.name)) ?? site;
         const { status, message } = statusOf(resource);
-        print(`Status:         ${pid !== undefined ? `${status} (${message})` : "-"}`);
+        print(`Status:         ${runner.running ? `${status} (${message})` : "-"}`);
       }
-      const network = pid !== undefined ? await readNetworkStatus(ctx) : undefined;
+      const network = runner.running ? await ctx.platform.networkStatus() : undefined;
       if (network?.linkAccess) {
         print(`Advertised as:  ${network.linkAccess.hosts.join(", ")}`);
         print(`Link port:      ${network.linkAccess.linkPort} (${network.linkAccess.linkServer || "not listening"})`);
@@ -98,8 +96,9 @@ export function systemCommand(): Command {
       } else if (site) {
         print("Link access:    not enabled");
       }
-      print(`Files:          ${ctx.paths.root}`);
-      print(`Log:            ${ctx.paths.logFile}`);
+      const where = ctx.platform.runner.describe();
+      print(`Files:          ${where.location}`);
+      print(`Log:            ${where.log}`);
       for (const problem of network?.inputProblems ?? []) print(`Problem:        ${problem}`);
     });
 

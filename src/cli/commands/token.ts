@@ -4,6 +4,7 @@ import path from "node:path";
 import { Command } from "commander";
 import {
   API_VERSION,
+  checkResourceName,
   conditionOf,
   ConditionType,
   linkAccessEnabled,
@@ -13,19 +14,20 @@ import {
   type AccessGrant,
   type AccessToken,
 } from "../../api/index.js";
-import { loadCredentials, sameCertificate } from "../../certs/index.js";
 import { describeDuration, formatDuration, parseDuration } from "../../common/duration.js";
-import { AlreadyExistsError, InvalidInputError, NotFoundError, SkupperError, TimeoutError } from "../../common/errors.js";
+import { AlreadyExistsError, InvalidInputError, NotFoundError, SkupperError, systemErrorCode, TimeoutError } from "../../common/errors.js";
 import { readTextLimited, writeFileAtomic } from "../../common/files.js";
-import { GRANT_CA } from "../../controller/index.js";
-import { parseAccessTokenFile } from "../../grants/index.js";
-import { requireSiteProcess } from "../../site/index.js";
+import { samePem } from "../../common/pem.js";
+import { parseAccessTokenFile } from "../../grants/token-file.js";
 import { contextOf, type CliContext } from "../context.js";
 import { integerOption, print, timeoutOption } from "../output.js";
-import { createResource, requireSite } from "../resources.js";
-import { checkResourceName } from "../../store/index.js";
-import { pollUntil, waitForResource } from "../wait.js";
+import { createResource, current, requireSite } from "../resources.js";
+import { requireRunning } from "../runner.js";
+import { pollUntil, pollUntilGone, waitForResource } from "../wait.js";
 import { generateLinkBundle } from "./link.js";
+
+/** How long a failed redemption waits for its AccessToken to be gone before it reports. */
+const TOKEN_REMOVAL_MS = 5_000;
 
 const LINK_ACCESS_NOT_ENABLED =
   'Link access at this site is not currently enabled. You can use "skupper site update --enable-link-access" to enable it.';
@@ -64,17 +66,17 @@ async function issueToken(ctx: CliContext, options: IssueOptions): Promise<void>
   const site = await requireSite(ctx);
   if (site.spec.edge) throw new SkupperError("ERR_EDGE", "Edge sites cannot accept incoming links from remote sites");
   if (!linkAccessEnabled(site)) throw new SkupperError("ERR_LINK_ACCESS", LINK_ACCESS_NOT_ENABLED);
-  await requireSiteProcess(ctx.paths);
+  await requireRunning(ctx);
   print("Waiting for status...");
   await waitForResource(ctx, "Site", site.metadata.name, "ready", options.timeoutMs);
 
   let grantName = options.grant;
   if (grantName) {
     checkResourceName("AccessGrant", grantName);
-    if (!(await ctx.store.getInput("AccessGrant", grantName))) throw new NotFoundError(`There is no access grant named "${grantName}" in namespace "${ctx.namespace}"`);
+    if (!(await current(ctx, "AccessGrant", grantName))) throw new NotFoundError(`There is no access grant named "${grantName}" in namespace "${ctx.namespace}"`);
   } else {
     do grantName = `${site.metadata.name}-${randomSuffix()}`;
-    while (await ctx.store.getInput("AccessGrant", grantName));
+    while (await ctx.platform.resources.get("AccessGrant", grantName));
     const grant: AccessGrant = {
       apiVersion: API_VERSION,
       kind: "AccessGrant",
@@ -118,21 +120,20 @@ async function redeemTokenFile(ctx: CliContext, file: string, timeoutMs: number)
   const token = await readTokenFile(file);
   const name = token.metadata.name;
   const site = await requireSite(ctx);
-  await requireSiteProcess(ctx.paths);
+  await requireRunning(ctx);
 
-  const existingToken = await ctx.store.getInput("AccessToken", name);
+  const existingToken = await current(ctx, "AccessToken", name);
   if (existingToken) {
-    const runtime = await ctx.store.getRuntime("AccessToken", name);
-    if (runtime?.status?.redeemed) throw new AlreadyExistsError(`Token "${name}" has already been redeemed by this site (link "${name}")`);
+    if (existingToken.status?.redeemed) throw new AlreadyExistsError(`Token "${name}" has already been redeemed by this site (link "${name}")`);
     throw new AlreadyExistsError(`An access token named "${name}" already exists in namespace "${ctx.namespace}"`);
   }
   for (const kind of ["Link", "Secret"] as const) {
-    if (await ctx.store.getInput(kind, name)) {
+    if (await current(ctx, kind, name)) {
       throw new AlreadyExistsError(`A ${kind} named "${name}" already exists in namespace "${ctx.namespace}"; delete it first or rename the token (metadata.name)`);
     }
   }
-  const ownGrantCa = await loadCredentials(ctx.paths.issuer(GRANT_CA));
-  if (ownGrantCa && sameCertificate(ownGrantCa.cert, token.spec.ca)) {
+  const ownGrantCa = (await ctx.platform.networkStatus())?.grantServerCa;
+  if (ownGrantCa && samePem(ownGrantCa, token.spec.ca)) {
     throw new SkupperError(
       "ERR_LINK_TO_SELF",
       `This token was issued by this site ("${site.metadata.name}"); a site cannot link to itself. Redeem the token on another site.`,
@@ -144,13 +145,12 @@ async function redeemTokenFile(ctx: CliContext, file: string, timeoutMs: number)
   try {
     await createResource(ctx, desired as AccessToken);
   } catch (err) {
-    if (err instanceof AlreadyExistsError) throw new AlreadyExistsError(`An access token named "${name}" already exists in namespace "${ctx.namespace}"`);
+    if (systemErrorCode(err) === "ERR_ALREADY_EXISTS") throw new AlreadyExistsError(`An access token named "${name}" already exists in namespace "${ctx.namespace}"`);
     throw err;
   }
   type Outcome = { ok: true } | { ok: false; message: string };
   const result = await pollUntil<Outcome>(ctx, timeoutMs, async () => {
-    const runtime = await ctx.store.getRuntime("AccessToken", name);
-    const status = runtime?.status;
+    const status = (await current(ctx, "AccessToken", name))?.status;
     if (status?.redeemed) return { done: true, value: { ok: true } };
     const redeemed = conditionOf(status?.conditions, ConditionType.Redeemed);
     if (redeemed?.reason === "Error") return { done: true, value: { ok: false, message: redeemed.message } };
@@ -161,8 +161,10 @@ async function redeemTokenFile(ctx: CliContext, file: string, timeoutMs: number)
     print(`Link "${name}" created; check its status with "skupper${ctx.nsFlag} link status".`);
     return;
   }
-  // Nothing is left behind by a redemption that did not produce a link.
-  await ctx.store.deleteInput("AccessToken", name);
+  // Nothing is left behind by a redemption that did not produce a link: the token is deleted,
+  // and gone once the site process is done with it (so the same token can be redeemed again).
+  await ctx.platform.resources.delete("AccessToken", name);
+  await pollUntilGone(ctx, "AccessToken", name, TOKEN_REMOVAL_MS).catch(() => false);
   if (result.value?.ok === false) throw new SkupperError("ERR_REDEMPTION", `Token "${name}" could not be redeemed: ${result.value.message}`);
   throw new TimeoutError(`Token "${name}" redeem not ready yet${result.message ? `: ${result.message}` : ", check the status for more information"}`);
 }
