@@ -9,19 +9,14 @@ import {
   DEFAULT_GRANT_SERVER_PORT,
   DEFAULT_LINK_PORT,
   ROUTER_GROUP,
+  SiteSetting,
   type Endpoint,
   type RouterAccess,
   type Site,
 } from "../api/index.js";
 import { uniqueHosts } from "../certs/index.js";
 
-/** Site `spec.settings` keys this platform reads (documented in docs/hosts-and-ports.md). */
-export const SiteSetting = {
-  linkPort: "link-port",
-  grantServerPort: "grant-server-port",
-  advertisedHosts: "advertised-hosts",
-  bindHost: "bind-host",
-} as const;
+export { SiteSetting } from "../api/index.js";
 
 export interface AccessPlan {
   /** Hosts remote sites may use, most preferred first. */

@@ -13,6 +13,7 @@
  */
 import { createHash } from "node:crypto";
 import {
+  Annotation,
   ConditionType,
   failed,
   pending,
@@ -30,16 +31,11 @@ import { sameCertificate } from "../certs/index.js";
 import { Backoff, type BackoffOptions } from "../common/backoff.js";
 import { SkupperError } from "../common/errors.js";
 import { logger } from "../common/log.js";
-import { redeemToken, RedemptionError, ResponseAnnotation, type RedeemedCredentials } from "../grants/index.js";
+import { redeemToken, RedemptionError, type RedeemedCredentials } from "../grants/index.js";
 
 const log = logger("tokens");
 
-/** Annotations we put on what a redemption creates. */
-export const Annotation = {
-  accessToken: "skupper.io/access-token",
-  remoteSiteId: ResponseAnnotation.remoteSiteId,
-  remoteSiteName: ResponseAnnotation.remoteSiteName,
-} as const;
+export { Annotation } from "../api/index.js";
 
 /**
  * Thrown by TokenDeps.save when a resource of a redemption's name exists that this token did not
