@@ -7,8 +7,17 @@ import { logger } from "../common/log.js";
 import { version } from "../common/version.js";
 import { SiteController } from "../controller/index.js";
 import { removeStaleTempFiles } from "../common/files.js";
-import { LocalStore, OffThreadParser, SitePaths, skupperHome, validateNamespace, DEFAULT_NAMESPACE } from "../store/index.js";
-import { acquirePidFile, AlreadyRunningError, releasePidFile } from "./pidfile.js";
+import {
+  acquirePidFile,
+  AlreadyRunningError,
+  DEFAULT_NAMESPACE,
+  LocalStore,
+  OffThreadParser,
+  releasePidFile,
+  SitePaths,
+  skupperHome,
+  validateNamespace,
+} from "../platform/local/index.js";
 
 const log = logger("site");
 

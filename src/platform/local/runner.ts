@@ -2,13 +2,14 @@
 import { spawn } from "node:child_process";
 import { closeSync, openSync, promises as fs } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { SiteNotRunningError, SkupperError } from "../common/errors.js";
-import { removeIfExists } from "../common/files.js";
-import type { SitePaths } from "../store/index.js";
-import { DIR_MODE, FILE_MODE } from "../store/index.js";
+import { SiteNotRunningError, SkupperError } from "../../common/errors.js";
+import { removeIfExists } from "../../common/files.js";
+import { DIR_MODE, FILE_MODE } from "./files.js";
+import type { SitePaths } from "./paths.js";
 import { isSiteProcess, runningPid } from "./pidfile.js";
 
-const MAIN = fileURLToPath(new URL("./main.js", import.meta.url));
+/** dist/src/platform/local/runner.js → dist/src/site/main.js */
+const MAIN = fileURLToPath(new URL("../../site/main.js", import.meta.url));
 const START_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 10_000;
 

@@ -21,10 +21,10 @@ import {
   type ParseResult,
   type Resource,
   type ResourceByKind,
-} from "../api/index.js";
-import { AlreadyExistsError, NotFoundError, errorMessage } from "../common/errors.js";
-import { createFileExclusive, readTextLimited, removeIfExists, writeFileAtomic } from "../common/files.js";
-import { logger } from "../common/log.js";
+} from "../../api/index.js";
+import { AlreadyExistsError, NotFoundError, errorMessage } from "../../common/errors.js";
+import { createFileExclusive, readTextLimited, removeIfExists, writeFileAtomic } from "../../common/files.js";
+import { logger } from "../../common/log.js";
 import { withLockFile } from "./lock.js";
 import type { SitePaths } from "./paths.js";
 
@@ -363,4 +363,4 @@ async function listResourceFiles(dir: string): Promise<string[]> {
     .map((n) => path.join(dir, n));
 }
 
-export { checkResourceName, resourceKey } from "../api/names.js";
+export { checkResourceName, resourceKey } from "../../api/names.js";

@@ -53,4 +53,4 @@ export class SitePaths {
   }
 }
 
-export { DEFAULT_NAMESPACE, validateNamespace } from "../api/names.js";
+export { DEFAULT_NAMESPACE, validateNamespace } from "../../api/names.js";
