@@ -1,14 +1,14 @@
 /**
  * The site process: one per namespace, running in the background. It owns `runtime/`: the site
  * CA and certificates, the router (links, listeners, connectors), the grant server and status.
+ * Everything it does goes through the local platform's SiteHost (src/platform/local).
  */
 import { parseArgs } from "node:util";
+import { removeStaleTempFiles } from "../common/files.js";
 import { logger } from "../common/log.js";
 import { version } from "../common/version.js";
-import { SiteController } from "../controller/index.js";
-import { removeStaleTempFiles } from "../common/files.js";
-import { LocalStore, OffThreadParser, SitePaths, skupperHome, validateNamespace, DEFAULT_NAMESPACE } from "../store/index.js";
-import { acquirePidFile, AlreadyRunningError, releasePidFile } from "./pidfile.js";
+import { acquirePidFile, AlreadyRunningError, DEFAULT_NAMESPACE, openLocalSiteHost, releasePidFile, skupperHome } from "../platform/local/index.js";
+import { runSite } from "./run.js";
 
 const log = logger("site");
 
@@ -17,13 +17,9 @@ async function main(): Promise<void> {
     options: { home: { type: "string" }, namespace: { type: "string" } },
     strict: true,
   });
-  const home = values.home ?? skupperHome();
-  const namespace = validateNamespace(values.namespace ?? DEFAULT_NAMESPACE);
-  const paths = new SitePaths(home, namespace);
-  // Input files are parsed in a worker thread: a slow file must not stall links and services.
-  const parser = new OffThreadParser();
-  const store = new LocalStore(paths, { parse: (text, source) => parser.parse(text, source) });
-  await store.ensureDirectories();
+  const host = openLocalSiteHost({ home: values.home ?? skupperHome(), namespace: values.namespace ?? DEFAULT_NAMESPACE });
+  const { paths } = host;
+  await host.prepare();
   try {
     await acquirePidFile(paths.pidFile);
   } catch (err) {
@@ -37,7 +33,7 @@ async function main(): Promise<void> {
   // files of live writers (a CLI command writing right now) are left alone.
   const removed = await removeStaleTempFiles(paths.root);
   if (removed.length > 0) log.info(`removed ${removed.length} temporary file(s) left by processes that ended while writing`);
-  const controller = new SiteController(store, { version: version() });
+  let site: { stop(): Promise<void> } | undefined;
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
@@ -46,7 +42,8 @@ async function main(): Promise<void> {
     const force = setTimeout(() => process.exit(1), 5000);
     force.unref();
     try {
-      await controller.stop();
+      await site?.stop();
+      await host.close();
     } finally {
       await releasePidFile(paths.pidFile);
       process.exit(0);
@@ -58,8 +55,14 @@ async function main(): Promise<void> {
     log.error(`unexpected failure: ${err.stack ?? err.message}`);
     void releasePidFile(paths.pidFile).finally(() => process.exit(1));
   });
-  log.info(`site process ${process.pid} starting for namespace "${namespace}" (version ${version()})`);
-  await controller.start();
+  log.info(`site process ${process.pid} starting for namespace "${host.namespace}" (version ${version()})`);
+  try {
+    site = await runSite(host, { version: version() });
+  } catch (err) {
+    // Give up the namespace at once, so a `system start` after fixing the cause need not wait.
+    await releasePidFile(paths.pidFile);
+    throw err;
+  }
   log.info("site process ready");
 }
 

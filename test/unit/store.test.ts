@@ -1,5 +1,5 @@
 /**
- * The local store's defences (src/store, src/common/files.ts): names never leave their
+ * The local store's defences (src/platform/local, src/common/files.ts): names never leave their
  * directory, long names fit the file system, a bad or huge file is a problem and not a
  * failure, creates are exclusive, the input lock serialises writers and outlives dead holders,
  * crash leftovers are cleaned, and the input watcher survives its directory being replaced.
@@ -13,7 +13,7 @@ import { after, describe, test } from "node:test";
 import { API_VERSION, parseDocuments, type Listener } from "../../src/api/index.js";
 import { InvalidInputError, SkupperError } from "../../src/common/errors.js";
 import { removeStaleTempFiles, tempFileName } from "../../src/common/files.js";
-import { INLINE_PARSE_MAX_BYTES, LocalStore, OffThreadParser, resourceFileName, SitePaths } from "../../src/store/index.js";
+import { INLINE_PARSE_MAX_BYTES, LocalStore, OffThreadParser, resourceFileName, SitePaths } from "../../src/platform/local/index.js";
 import { eventually } from "../helpers/cli.js";
 import { ALIAS_BOMB } from "../helpers/hostile-yaml.js";
 

@@ -3,7 +3,7 @@
  * a file left by a process that died (kill -9) is recognised and replaced.
  */
 import { promises as fs, readFileSync } from "node:fs";
-import { removeIfExists } from "../common/files.js";
+import { removeIfExists } from "../../common/files.js";
 
 /** Marker in the command line of a site process, to tell it from an unrelated process that reuses the PID. */
 export const SITE_PROCESS_MARKER = "site/main.js";

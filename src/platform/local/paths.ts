@@ -22,6 +22,10 @@ export class SitePaths {
   readonly pidFile: string;
   readonly stateFile: string;
   readonly networkStatusFile: string;
+  /** Credentials of redemptions not yet written as resources: `<token>.yaml`. */
+  readonly redemptions: string;
+  /** Where the site process serves client requests, if the path is short enough (see requests.ts). */
+  readonly socketFile: string;
   /** Held by CLI commands while they read, change and write input resources (see docs/storage.md). */
   readonly inputLock: string;
 
@@ -41,6 +45,8 @@ export class SitePaths {
     this.pidFile = path.join(this.runtime, "site.pid");
     this.stateFile = path.join(this.runtime, "site-state.json");
     this.networkStatusFile = path.join(this.runtime, "network-status.json");
+    this.redemptions = path.join(this.runtime, "redemptions");
+    this.socketFile = path.join(this.runtime, "site.sock");
     this.inputLock = path.join(this.root, "input.lock");
   }
 
@@ -53,4 +59,4 @@ export class SitePaths {
   }
 }
 
-export { DEFAULT_NAMESPACE, validateNamespace } from "../api/names.js";
+export { DEFAULT_NAMESPACE, validateNamespace } from "../../api/names.js";

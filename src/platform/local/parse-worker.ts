@@ -14,7 +14,7 @@
  * (workerData.role) it answers parse requests.
  */
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
-import { parseDocuments, type ParseResult } from "../api/index.js";
+import { parseDocuments, type ParseResult } from "../../api/index.js";
 
 const ROLE = "skupper-resource-parser";
 /** A parse that takes longer than this is given up: the file is reported and skipped. */

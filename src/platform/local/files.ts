@@ -1,5 +1,6 @@
 /**
- * Resources of one site on the local platform: desired state in `input/resources/`, resources
+ * The raw file layer of the local platform's resources (LocalResourceStore in resources.ts
+ * builds the ResourceStore semantics on it): desired state in `input/resources/`, resources
  * with status in `runtime/resources/`. One resource per file named `<Kind>-<name>.yaml`; files a
  * user drops in by hand may hold several documents and are read as well.
  *
@@ -21,10 +22,10 @@ import {
   type ParseResult,
   type Resource,
   type ResourceByKind,
-} from "../api/index.js";
-import { AlreadyExistsError, NotFoundError, errorMessage } from "../common/errors.js";
-import { createFileExclusive, readTextLimited, removeIfExists, writeFileAtomic } from "../common/files.js";
-import { logger } from "../common/log.js";
+} from "../../api/index.js";
+import { AlreadyExistsError, NotFoundError, errorMessage } from "../../common/errors.js";
+import { createFileExclusive, readTextLimited, removeIfExists, writeFileAtomic } from "../../common/files.js";
+import { logger } from "../../common/log.js";
 import { withLockFile } from "./lock.js";
 import type { SitePaths } from "./paths.js";
 
@@ -62,6 +63,14 @@ export function resourceFileName(kind: string, name: string): string {
   const hash = createHash("sha256").update(name).digest("hex").slice(0, NAME_HASH_LENGTH);
   const room = MAX_FILE_NAME_BYTES - `${kind}-_${hash}.yaml`.length;
   return `${kind}-${name.slice(0, room)}_${hash}.yaml`;
+}
+
+/** A file of `runtime/resources/` as read: the resource in it, its text and when it was written. */
+export interface RuntimeEntry {
+  resource: Resource;
+  text: string;
+  file: string;
+  mtimeMs: number;
 }
 
 export interface LocalStoreOptions {
@@ -149,10 +158,21 @@ export class LocalStore {
   }
 
   async getInput<K extends Kind>(kind: K, name: string): Promise<ResourceByKind[K] | undefined> {
-    const direct = await this.readOne(this.inputFile(kind, name), kind, name);
-    if (direct) return direct;
+    return (await this.locateInput(kind, name))?.resource;
+  }
+
+  /**
+   * An input resource and the file it is in: its own `<Kind>-<name>.yaml` (`own`), or a file a
+   * user wrote by hand.
+   */
+  async locateInput<K extends Kind>(kind: K, name: string): Promise<{ resource: ResourceByKind[K]; file: string; own: boolean } | undefined> {
+    const file = this.inputFile(kind, name);
+    const direct = await this.readOne(file, kind, name);
+    if (direct) return { resource: direct, file, own: true };
     const snapshot = await this.readInput();
-    return snapshot.resources.find((r) => r.kind === kind && r.metadata.name === name) as ResourceByKind[K] | undefined;
+    const resource = snapshot.resources.find((r) => r.kind === kind && r.metadata.name === name) as ResourceByKind[K] | undefined;
+    const source = snapshot.sources.get(resourceKey(kind, name));
+    return resource && source ? { resource, file: source, own: false } : undefined;
   }
 
   async listInput<K extends Kind>(kind: K): Promise<Array<ResourceByKind[K]>> {
@@ -170,14 +190,15 @@ export class LocalStore {
 
   /**
    * Creates a resource; fails if one of that kind and name exists, in its own file or in a
-   * hand-written one. Atomic: of several processes creating the same resource at once, exactly
+   * hand-written one (`whenAbsent` runs after that check, before the file is created). Atomic: of several processes creating the same resource at once, exactly
    * one succeeds and the others get AlreadyExistsError.
    */
-  async createInput(resource: Resource): Promise<string> {
+  async createInput(resource: Resource, options: { whenAbsent?: () => Promise<void> } = {}): Promise<string> {
     const { kind, metadata } = resource;
     const file = this.inputFile(kind, metadata.name);
     const exists = () => new AlreadyExistsError(`${kind} "${metadata.name}" already exists in namespace "${this.paths.namespace}"`);
     if (await this.getInput(kind, metadata.name)) throw exists();
+    await options.whenAbsent?.();
     await fs.mkdir(this.paths.inputResources, { recursive: true, mode: DIR_MODE });
     if (!(await createFileExclusive(file, toYaml(withoutStatus(resource)), { mode: FILE_MODE }))) throw exists();
     return file;
@@ -224,9 +245,42 @@ export class LocalStore {
   }
 
   async writeRuntime(resource: Resource): Promise<void> {
-    const file = this.runtimeFile(resource.kind, resource.metadata.name);
+    await this.writeRuntimeText(resource.kind, resource.metadata.name, toYaml(resource));
+  }
+
+  /** Writes `text` (the YAML of the resource `kind`/`name` with its status) to its runtime file. */
+  async writeRuntimeText(kind: Kind, name: string, text: string): Promise<void> {
+    const file = this.runtimeFile(kind, name);
     await fs.mkdir(this.paths.runtimeResources, { recursive: true, mode: DIR_MODE });
-    await writeFileAtomic(file, toYaml(resource), { mode: FILE_MODE });
+    await writeFileAtomic(file, text, { mode: FILE_MODE });
+  }
+
+  /** The runtime file of one resource, with its text and mtime; undefined if missing or unusable. */
+  async readRuntimeEntry(kind: Kind, name: string): Promise<RuntimeEntry | undefined> {
+    const entry = await this.readRuntimeFile(this.runtimeFile(kind, name));
+    return entry && entry.resource.kind === kind && entry.resource.metadata.name === name ? entry : undefined;
+  }
+
+  /** Every usable runtime file (of `kind`, if given). A file that is unusable is as good as absent. */
+  async readRuntimeEntries(kind?: Kind): Promise<RuntimeEntry[]> {
+    if (kind !== undefined) checkKind(kind);
+    const out: RuntimeEntry[] = [];
+    for (const file of await listResourceFiles(this.paths.runtimeResources)) {
+      if (kind !== undefined && !path.basename(file).startsWith(`${kind}-`)) continue;
+      const entry = await this.readRuntimeFile(file);
+      if (entry && (kind === undefined || entry.resource.kind === kind)) out.push(entry);
+    }
+    return out;
+  }
+
+  /** Names of the files in runtime/resources (one readdir). */
+  async runtimeFileNames(): Promise<Set<string>> {
+    try {
+      return new Set(await fs.readdir(this.paths.runtimeResources));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return new Set();
+      throw err;
+    }
   }
 
   async deleteRuntime(kind: Kind, name: string): Promise<void> {
@@ -316,18 +370,34 @@ export class LocalStore {
     };
   }
 
-  private inputFile(kind: string, name: string): string {
+  /** `input/resources/<Kind>-<name>.yaml` (the name is checked first). */
+  inputFile(kind: string, name: string): string {
     return path.join(this.paths.inputResources, resourceFileName(kind, name));
   }
 
-  private runtimeFile(kind: string, name: string): string {
+  /** `runtime/resources/<Kind>-<name>.yaml` (the name is checked first). */
+  runtimeFile(kind: string, name: string): string {
     return path.join(this.paths.runtimeResources, resourceFileName(kind, name));
+  }
+
+  private async readRuntimeFile(file: string): Promise<RuntimeEntry | undefined> {
+    const text = await readBounded(file);
+    if (text === undefined) return undefined;
+    let mtimeMs: number;
+    try {
+      mtimeMs = (await fs.stat(file)).mtimeMs;
+    } catch {
+      return undefined; // removed meanwhile
+    }
+    const { resources } = await this.parse(text, path.relative(this.paths.root, file));
+    const resource = resources.length === 1 ? resources[0] : undefined;
+    return resource ? { resource, text, file, mtimeMs } : undefined;
   }
 
   private async readOne<K extends Kind>(file: string, kind: K, name: string): Promise<ResourceByKind[K] | undefined> {
     const text = await readBounded(file);
     if (text === undefined) return undefined;
-    const { resources } = parseDocuments(text, file);
+    const { resources } = await this.parse(text, path.relative(this.paths.root, file));
     return resources.find((r) => r.kind === kind && r.metadata.name === name) as ResourceByKind[K] | undefined;
   }
 }
@@ -363,4 +433,4 @@ async function listResourceFiles(dir: string): Promise<string[]> {
     .map((n) => path.join(dir, n));
 }
 
-export { checkResourceName, resourceKey } from "../api/names.js";
+export { checkResourceName, resourceKey } from "../../api/names.js";

@@ -9,8 +9,8 @@
 import { randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import { SkupperError } from "../common/errors.js";
-import { createFileExclusive, processAlive } from "../common/files.js";
+import { SkupperError } from "../../common/errors.js";
+import { createFileExclusive, processAlive } from "../../common/files.js";
 
 export const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
 

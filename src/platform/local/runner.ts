@@ -1,14 +1,17 @@
-/** Starting and stopping the background site process of a namespace (used by the CLI). */
+/** Starting and stopping the background site process of a namespace (used by the CLI): the local SiteRunner. */
 import { spawn } from "node:child_process";
 import { closeSync, openSync, promises as fs } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { SiteNotRunningError, SkupperError } from "../common/errors.js";
-import { removeIfExists } from "../common/files.js";
-import type { SitePaths } from "../store/index.js";
-import { DIR_MODE, FILE_MODE } from "../store/index.js";
+import { SiteNotRunningError, SkupperError } from "../../common/errors.js";
+import { removeIfExists } from "../../common/files.js";
+import { DEFAULT_NAMESPACE } from "../../api/names.js";
+import type { SiteRunner, SiteRunnerStatus } from "../types.js";
+import { DIR_MODE, FILE_MODE } from "./files.js";
+import type { SitePaths } from "./paths.js";
 import { isSiteProcess, runningPid } from "./pidfile.js";
 
-const MAIN = fileURLToPath(new URL("./main.js", import.meta.url));
+/** dist/src/platform/local/runner.js → dist/src/site/main.js */
+const MAIN = fileURLToPath(new URL("../../site/main.js", import.meta.url));
 const START_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 10_000;
 
@@ -84,13 +87,38 @@ export async function stopSiteProcess(paths: SitePaths): Promise<number | undefi
 
 export async function requireSiteProcess(paths: SitePaths): Promise<number> {
   const pid = await runningPid(paths.pidFile);
-  if (pid === undefined) {
-    const ns = paths.namespace === "default" ? "" : ` -n ${paths.namespace}`;
-    throw new SiteNotRunningError(
-      `The site process of namespace "${paths.namespace}" is not running. Start it with "skupper${ns} system start".`,
-    );
-  }
+  if (pid === undefined) throw siteNotRunning(paths.namespace);
   return pid;
+}
+
+/** The error for anything that needs the site process of `namespace` while it does not run. */
+export function siteNotRunning(namespace: string): SiteNotRunningError {
+  const ns = namespace === DEFAULT_NAMESPACE ? "" : ` -n ${namespace}`;
+  return new SiteNotRunningError(`The site process of namespace "${namespace}" is not running. Start it with "skupper${ns} system start".`);
+}
+
+/** The local SiteRunner: a background process per namespace, its pid file the lock. */
+export class LocalSiteRunner implements SiteRunner {
+  constructor(readonly paths: SitePaths) {}
+
+  async status(): Promise<SiteRunnerStatus> {
+    const pid = await siteProcessPid(this.paths);
+    return pid === undefined ? { running: false } : { running: true, id: String(pid) };
+  }
+
+  async start(): Promise<{ id: string; started: boolean }> {
+    const { pid, started } = await startSiteProcess(this.paths);
+    return { id: String(pid), started };
+  }
+
+  async stop(): Promise<{ id?: string }> {
+    const pid = await stopSiteProcess(this.paths);
+    return pid === undefined ? {} : { id: String(pid) };
+  }
+
+  describe(): { location: string; log: string } {
+    return { location: this.paths.root, log: this.paths.logFile };
+  }
 }
 
 async function readLogTail(file: string, from: number): Promise<string> {
