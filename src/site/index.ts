@@ -1,4 +1,2 @@
-// The site process's start and stop moved to the local platform; these names stay until every
-// caller uses `openLocalPlatform(...).runner`.
-export { siteProcessPid, startSiteProcess, stopSiteProcess, requireSiteProcess } from "../platform/local/index.js";
-export type { StartResult } from "../platform/local/index.js";
+export { runSite } from "./run.js";
+export type { RunningSite } from "./run.js";
