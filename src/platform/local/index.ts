@@ -10,6 +10,7 @@
 import { promises as fs } from "node:fs";
 import { readNetworkStatus, type NetworkStatus } from "../../api/index.js";
 import { MiB, readTextLimited } from "../../common/files.js";
+import { logger } from "../../common/log.js";
 import type { Platform, SiteHost, SiteRequestHandler } from "../types.js";
 import { LocalCredentialStore } from "./credentials.js";
 import { OffThreadParser } from "./parse-worker.js";
@@ -18,6 +19,8 @@ import { LocalRequestClient, serveSiteRequests, socketLocation, type RequestOpti
 import { LocalResourceStore } from "./resources.js";
 import { LocalSiteRunner } from "./runner.js";
 import { LocalSiteState } from "./state.js";
+
+const log = logger("site");
 
 export { DEFAULT_NAMESPACE, SitePaths, skupperHome, validateNamespace } from "./paths.js";
 export {
@@ -146,14 +149,19 @@ export function openLocalSiteHost(options: LocalSiteHostOptions): LocalSiteHost 
   const paths = new SitePaths(options.home, namespace);
   // Input files are parsed in a worker thread: a slow file must not stall links and services.
   const parser = new OffThreadParser();
-  const resources = new LocalResourceStore(paths, { parse: (text, source) => parser.parse(text, source) });
+  let state: LocalSiteState | undefined;
+  const resources = new LocalResourceStore(paths, {
+    parse: (text, source) => parser.parse(text, source),
+    onProblemsChanged: () => void state?.republish().catch((err: Error) => log.warn(`cannot publish the input problems: ${err.message}`)),
+  });
+  state = new LocalSiteState(paths, { problems: () => resources.problems() });
   return {
     name: "linux",
     namespace,
     paths,
     resources,
     credentials: new LocalCredentialStore(paths),
-    state: new LocalSiteState(paths, { problems: () => resources.problems() }),
+    state,
     serveRequests: (handler: SiteRequestHandler) => serveSiteRequests(paths, handler, options.requests),
     prepare: () => resources.files.ensureDirectories(),
     close: () => parser.close(),

@@ -46,6 +46,8 @@ export interface LocalResourceStoreOptions extends LocalStoreOptions {
   debounceMs?: number;
   /** `fs.watch`, except in tests. */
   watchDirectory?: typeof fsWatch;
+  /** Called when the input problems change while a watch runs (they are published with the network status). */
+  onProblemsChanged?: () => void;
 }
 
 /** A desired resource as the store keeps it (generation set, nothing the store assigns) and its version. */
@@ -78,6 +80,7 @@ export class LocalResourceStore implements ResourceStore {
   readonly files: LocalStore;
   private readonly debounceMs: number;
   private readonly watchDirectory: typeof fsWatch | undefined;
+  private readonly onProblemsChanged: (() => void) | undefined;
   private currentProblems: string[] = [];
   private reportedProblems = new Set<string>();
   private watching: WatchState | undefined;
@@ -92,6 +95,7 @@ export class LocalResourceStore implements ResourceStore {
     this.files = new LocalStore(paths, options.parse ? { parse: options.parse } : {});
     this.debounceMs = options.debounceMs ?? 30;
     this.watchDirectory = options.watchDirectory;
+    this.onProblemsChanged = options.onProblemsChanged;
   }
 
   /**
@@ -396,7 +400,9 @@ export class LocalResourceStore implements ResourceStore {
   /** Input problems go to the log once each, while a watch runs (the site process). */
   private reportProblems(): void {
     for (const problem of this.currentProblems) if (!this.reportedProblems.has(problem)) log.warn(`input: ${problem}`);
+    const changed = this.currentProblems.length !== this.reportedProblems.size || this.currentProblems.some((p) => !this.reportedProblems.has(p));
     this.reportedProblems = new Set(this.currentProblems);
+    if (changed) this.onProblemsChanged?.();
   }
 
   /** Records a write of this store in the watch's snapshot and reports the event it returns. */

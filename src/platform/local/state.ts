@@ -34,6 +34,7 @@ export interface LocalSiteStateOptions {
 export class LocalSiteState implements SiteState {
   private identityPromise: Promise<SiteIdentity> | undefined;
   private lastNetworkStatus = "";
+  private lastPublished: NetworkStatus | undefined;
 
   constructor(
     readonly paths: SitePaths,
@@ -68,12 +69,18 @@ export class LocalSiteState implements SiteState {
 
   /** Writes `network-status.json` when it changed, with the input problems the store found. */
   async publishNetworkStatus(status: NetworkStatus): Promise<void> {
+    this.lastPublished = status;
     const problems = [...new Set([...(status.inputProblems ?? []), ...(this.options.problems?.() ?? [])])];
     const text = JSON.stringify({ ...status, inputProblems: problems }, null, 2) + "\n";
     if (text === this.lastNetworkStatus) return;
     await fs.mkdir(this.paths.runtime, { recursive: true, mode: DIR_MODE });
     await writeFileAtomic(this.paths.networkStatusFile, text, { mode: FILE_MODE });
     this.lastNetworkStatus = text;
+  }
+
+  /** Publishes the last status again, with the input problems as they are now. */
+  async republish(): Promise<void> {
+    if (this.lastPublished) await this.publishNetworkStatus(this.lastPublished);
   }
 
   /** What an earlier run left; unreadable entries are reported and skipped. */
