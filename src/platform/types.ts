@@ -26,7 +26,7 @@ export type StatusOf<K extends Kind> = ResourceByKind[K] extends { status?: infe
  * The resources of one namespace, with the semantics of a Kubernetes API server:
  *
  * - Every resource returned carries `metadata.resourceVersion` (opaque; it changes whenever
- *   the stored resource changes) and `metadata.generation` (1 on create, advanced by the
+ *   the desired state or metadata changes, and may change with a status write) and `metadata.generation` (1 on create, advanced by the
  *   store, never by a client, each time the desired state, everything but metadata and
  *   status, changes). `metadata.uid` and `metadata.creationTimestamp` are assigned by the
  *   store, at the latest by the first status write.
@@ -37,6 +37,7 @@ export type StatusOf<K extends Kind> = ResourceByKind[K] extends { status?: infe
  * - A deleted resource whose status was written stays visible, with
  *   `metadata.deletionTimestamp` set, until the controller calls `finalize` (Kubernetes does
  *   this with a finalizer): so a client can wait until the controller has acted on a delete.
+ *   Whether `finalize` is reported by `watch` is the store's choice.
  * - `watch` reports an `added` event for every resource that exists when the watch starts,
  *   then one event per change of desired state; status writes need not be reported.
  *   Consumers must treat events as hints and read the current state (reconcile).

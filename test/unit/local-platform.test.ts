@@ -26,6 +26,7 @@ import {
   type LocalPlatform,
 } from "../../src/platform/local/index.js";
 import type { LinkBundleRequest, SiteRequestHandler, WatchEvent } from "../../src/platform/types.js";
+import { describeResourceStoreContract } from "../helpers/resource-store-contract.js";
 
 const root = await fs.mkdtemp(path.join(os.tmpdir(), "skupper-local-"));
 after(() => fs.rm(root, { recursive: true, force: true }));
@@ -40,6 +41,18 @@ async function newPlatform(namespace = "west"): Promise<LocalPlatform> {
   await platform.prepare();
   return platform;
 }
+
+// The contract twice: as the CLI uses the store (every call reads the files) and as the site
+// process does (a watch runs, reads come from its snapshot).
+describeResourceStoreContract("LocalResourceStore", async () => {
+  const platform = await newPlatform();
+  return { store: platform.resources, close: async () => {} };
+});
+describeResourceStoreContract("LocalResourceStore, watched", async () => {
+  const platform = await newPlatform();
+  const unwatch = platform.resources.watch(() => {});
+  return { store: platform.resources, close: async () => unwatch() };
+});
 
 function listener(name: string, port = 8080, extra: Partial<Listener["metadata"]> = {}): Listener {
   return { apiVersion: API_VERSION, kind: "Listener", metadata: { name, ...extra }, spec: { routingKey: name, host: "127.0.0.1", port } };
