@@ -32,13 +32,15 @@ export function siteStatus(previous: Condition[] | undefined, facts: SiteFacts, 
   conditions = setCondition(conditions, ConditionType.Configured, facts.configuredProblem ? failed(facts.configuredProblem) : ready(), now);
   conditions = setCondition(conditions, ConditionType.Running, facts.running ? ready() : pending("No router is running"), now);
   if (facts.linkAccess) {
-    conditions = setCondition(conditions, ConditionType.Resolved, facts.resolvedProblem ? failed(facts.resolvedProblem) : ready(), now);
+    // Settings that cannot be applied leave both servers closed: link access is not resolved either.
+    const resolved = facts.resolvedProblem ? failed(facts.resolvedProblem) : facts.configuredProblem ? pending(facts.configuredProblem) : ready();
+    conditions = setCondition(conditions, ConditionType.Resolved, resolved, now);
   } else {
     conditions = conditions.filter((c) => c.type !== ConditionType.Resolved);
   }
   const status: SiteStatus = withAggregate({ conditions }, requiredConditions("Site", { linkAccess: facts.linkAccess }), now);
   status.defaultIssuer = DEFAULT_ISSUER;
-  if (facts.linkAccess && facts.plan && !facts.resolvedProblem) status.endpoints = linkEndpoints(facts.plan);
+  if (facts.linkAccess && facts.plan && !facts.resolvedProblem && !facts.configuredProblem) status.endpoints = linkEndpoints(facts.plan);
   if (facts.router) {
     const network = networkRecords(facts.router, facts.namespace);
     status.sitesInNetwork = network.length;

@@ -1,8 +1,8 @@
 /**
  * Status writes, serialised per resource. The status is computed when its write starts, so the
  * last write always carries the latest state (a redemption counted while a status refresh was
- * queued is never overwritten by an older count), and a status equal to the last one written is
- * not written again.
+ * queued is never overwritten by an older count), and a status equal to the last one written, or
+ * to the one stored, is not written again.
  */
 import { resourceKey, type Kind, type ResourceByKind } from "../api/index.js";
 import type { ResourceStore, StatusOf } from "../platform/index.js";
@@ -28,7 +28,10 @@ export class StatusWriter {
       const status = build();
       if (status === undefined) return this.cache.get(kind, name);
       const text = JSON.stringify(status);
-      if (this.written.get(key) === text) return this.cache.get(kind, name);
+      const current = this.cache.get(kind, name) as { status?: unknown } | undefined;
+      // Also compare with what is stored: after a restart nothing was written yet, and every
+      // resource would otherwise get its unchanged status written again.
+      if (this.written.get(key) === text || (current !== undefined && JSON.stringify(current.status) === text)) return current as ResourceByKind[K] | undefined;
       const stored = await this.store.updateStatus(kind, name, status);
       if (stored) {
         this.written.set(key, text);

@@ -178,7 +178,9 @@ export class TokenRedeemer {
       }
     } else {
       state.token = token;
-      if (state.waitingForSite) this.attempt(name);
+      // Only once there is a site: attempting without one reports "no active site" again, which
+      // enqueues the token again, which attempts again, with no end.
+      if (state.waitingForSite && this.deps.context()) this.attempt(name);
     }
   }
 

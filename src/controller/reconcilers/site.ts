@@ -70,8 +70,12 @@ export class SiteReconciler implements Reconciler {
       await this.writeStatus(resource, (conditions, now) => withAggregate({ conditions: setCondition(conditions, ConditionType.Configured, failed(message), now) }, requiredConditions("Site"), now));
       return;
     }
-    await step("starting the site", () => this.activate(resource));
+    const started = await step("starting the site", () => this.activate(resource));
     await step("configuring link access", () => this.configureAccess(resource));
+    // A router just started has none of the Links, Listeners and Connectors yet, so its network
+    // would show up empty in the status until they are applied (on every restart, a status
+    // rewritten twice). activate() queued them and this Site again: that run writes the status.
+    if (started) return;
     await this.writeActiveStatus(resource);
     ctx.enqueue(NETWORK_STATUS);
   }
@@ -97,10 +101,11 @@ export class SiteReconciler implements Reconciler {
     return sites.find((s) => s.metadata.name === this.ctx.active.site?.metadata.name) ?? sites[0];
   }
 
-  private async activate(site: Site): Promise<void> {
+  /** Makes `site` the active one; true if its router was started now. */
+  private async activate(site: Site): Promise<boolean> {
     const { ctx } = this;
     ctx.active.site = site;
-    if (ctx.active.router) return;
+    if (ctx.active.router) return false;
     log.info(`site "${site.metadata.name}" (${ctx.active.siteId}) is active in namespace "${ctx.namespace}"`);
     if (site.spec.ha) log.warn(`site "${site.metadata.name}": HA is not supported on this platform; ignored`);
     ctx.active.router = ctx.createDataPlane(
@@ -109,6 +114,7 @@ export class SiteReconciler implements Reconciler {
     );
     this.applied = undefined;
     ctx.enqueueAll(...SITE_DEPENDENTS, "Site");
+    return true;
   }
 
   private async deactivate(): Promise<void> {
