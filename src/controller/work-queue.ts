@@ -83,6 +83,9 @@ export class WorkQueue {
         await this.processOne(key);
         this.active = undefined;
         if (this.again) this.waiting.add(key);
+        // Between keys, let timers and I/O (the data plane) run: a burst of reconciles that
+        // find nothing to write would otherwise hold the event loop until the queue is empty.
+        await new Promise((resolve) => setImmediate(resolve));
       }
     } finally {
       this.running = false;

@@ -250,6 +250,18 @@ describe("RouterAccess", () => {
     assert.equal(noAccess.endpoints, undefined);
   });
 
+  test("with invalid Site settings it is Configured Error and not Resolved, with no endpoints", async (t) => {
+    const h = harness(t);
+    await h.resources.create(linkAccessSite("west", { "grant-server-port": "0" }));
+    await h.resources.create(routerAccess("west-access", 46000, ["west.example.com"]));
+    await h.start();
+    const status = await h.untilStatus("RouterAccess", "west-access", "Error");
+    assert.equal(status.message, 'setting "grant-server-port" must be a port number between 1 and 65535 (got "0")');
+    assert.equal(condition(status, "Resolved")?.status, "False");
+    assert.equal(condition(status, "Resolved")?.reason, "Pending");
+    assert.equal(status.endpoints, undefined);
+  });
+
   test("a RouterAccess status write that fails is shown and retried", async (t) => {
     const h = await withSite(t, linkAccessSite("west"));
     h.resources.failNext("updateStatus", { kind: "RouterAccess" });

@@ -7,6 +7,7 @@ import {
   failed,
   linkAccessEnabled,
   NETWORK_STATUS_SCHEMA,
+  pending,
   ready,
   requiredConditions,
   ROUTER_GROUP,
@@ -251,7 +252,9 @@ export class RouterAccessReconciler implements Reconciler {
     const configured = noSite ? NO_ACTIVE_SITE : active.configuredProblem;
     const resolved = active.resolvedProblem ?? (active.plan && active.site && linkAccessEnabled(active.site) ? undefined : "Link access is not enabled");
     conditions = setCondition(conditions, ConditionType.Configured, configured ? failed(configured) : ready(), now);
-    conditions = setCondition(conditions, ConditionType.Resolved, resolved ? failed(resolved) : ready(), now);
+    // With invalid settings neither server is started: not resolved, for the reason Configured gives.
+    const unresolvable = !resolved && active.configuredProblem ? pending(active.configuredProblem) : undefined;
+    conditions = setCondition(conditions, ConditionType.Resolved, unresolvable ?? (resolved ? failed(resolved) : ready()), now);
     const status: RouterAccessStatus = withAggregate({ conditions }, requiredConditions("RouterAccess"), now);
     if (!status.message || status.status === "Ready") {
       const plan = active.plan;
