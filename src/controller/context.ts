@@ -79,5 +79,18 @@ export async function step<T>(activity: string, work: () => Promise<T> | T): Pro
   }
 }
 
-/** The sentence shown on a resource whose reconcile failed: the Site's "No active site" etc. */
+/** What resources that need a site say while there is none. */
 export const NO_ACTIVE_SITE = "No active site";
+
+/**
+ * If the resource is gone or being deleted, the controller is done with it: it is finalized
+ * (it disappears from the store) and forgotten, and true is returned.
+ */
+export async function finishIfDeleted(ctx: ControllerContext, kind: Kind, name: string): Promise<boolean> {
+  const resource = ctx.cache.get(kind, name);
+  if (resource && !resource.metadata.deletionTimestamp) return false;
+  if (resource) await ctx.store.finalize(kind, name);
+  ctx.cache.set(kind, name, undefined);
+  ctx.status.forget(kind, name);
+  return true;
+}

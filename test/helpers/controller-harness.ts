@@ -19,13 +19,14 @@ import {
   type Secret,
   type Site,
 } from "../../src/api/index.js";
-import { createCA, issueCertificate, type Credentials } from "../../src/certs/index.js";
+import { createCA, type Credentials } from "../../src/certs/index.js";
 import { setLogSink } from "../../src/common/log.js";
 import { SiteController, type ControllerOptions, type GrantServerPort } from "../../src/controller/index.js";
 import { GrantServer, type GrantLedger } from "../../src/grants/index.js";
 import { memorySiteHost, type MemorySiteHost } from "../../src/platform/memory/index.js";
 import type { StatusOf } from "../../src/platform/index.js";
 import { fakeDataPlaneFactory, type FakeDataPlane } from "./fake-data-plane.js";
+import { tlsSecret as secretFromCa } from "./grant-fixtures.js";
 
 /** Log lines of the controller, for the message of a failed wait. */
 export const logLines: string[] = [];
@@ -345,14 +346,5 @@ let remoteCa: Promise<Credentials> | undefined;
 /** A TLS Secret as a remote site's CA would issue it (one CA per test run, a fresh client certificate each call). */
 export async function tlsSecret(name: string): Promise<Secret> {
   remoteCa ??= createCA("remote site CA");
-  const ca = await remoteCa;
-  const client = await issueCertificate(ca, { commonName: name, usage: "client" });
-  const b64 = (text: string) => Buffer.from(text).toString("base64");
-  return {
-    apiVersion: "v1",
-    kind: "Secret",
-    metadata: { name },
-    type: "kubernetes.io/tls",
-    data: { "tls.crt": b64(client.cert), "tls.key": b64(client.key), "ca.crt": b64(ca.cert) },
-  };
+  return secretFromCa({ siteCa: await remoteCa }, name, {}, name);
 }

@@ -155,8 +155,8 @@ export function readUntilClosed(socket: net.Socket, withinMs = 5000): Promise<st
 }
 
 /** A `kubernetes.io/tls` Secret with a fresh client certificate from the site CA, as a grant server answers. */
-export async function tlsSecret(authorities: Authorities, name: string, extra: Partial<Secret> = {}): Promise<Secret> {
-  const client = await issueCertificate(authorities.siteCa, { commonName: "east", usage: "client" });
+export async function tlsSecret(authorities: Pick<Authorities, "siteCa">, name: string, extra: Partial<Secret> = {}, commonName = "east"): Promise<Secret> {
+  const client = await issueCertificate(authorities.siteCa, { commonName, usage: "client" });
   const b64 = (text: string) => Buffer.from(text).toString("base64");
   return {
     apiVersion: "v1",

@@ -7,7 +7,7 @@ import { canonicalHost, isValidSiteId } from "../../certs/index.js";
 import { logger } from "../../common/log.js";
 import { Header, Refusal, type GrantRecord, type RedemptionRequest } from "../../grants/index.js";
 import { formatHostPort } from "../access.js";
-import type { ControllerContext, Reconciler } from "../context.js";
+import { finishIfDeleted, type ControllerContext, type Reconciler } from "../context.js";
 import { GrantBook } from "../grants.js";
 import { issueLinkBundle } from "../links.js";
 import type { ReconcileResult } from "../work-queue.js";
@@ -29,14 +29,11 @@ export class AccessGrantReconciler implements Reconciler {
 
   async reconcile(name: string): Promise<ReconcileResult> {
     const { ctx } = this;
-    let grant = ctx.cache.get("AccessGrant", name);
-    if (!grant || grant.metadata.deletionTimestamp) {
+    if (await finishIfDeleted(ctx, "AccessGrant", name)) {
       this.book.remove(name);
-      if (grant) await ctx.store.finalize("AccessGrant", name);
-      ctx.cache.set("AccessGrant", name, undefined);
-      ctx.status.forget("AccessGrant", name);
       return;
     }
+    let grant = ctx.cache.get("AccessGrant", name) as AccessGrant;
     if (!grant.metadata.uid) {
       // The store gives a resource its uid by its first status write at the latest; token URLs use it.
       grant = (await ctx.status.write("AccessGrant", name, () => ({ status: "Pending" as const, message: "Pending", observedGeneration: grant?.metadata.generation ?? 1 }))) ?? grant;

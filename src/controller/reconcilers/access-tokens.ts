@@ -5,7 +5,7 @@
 import type { AccessToken, Link, Secret } from "../../api/index.js";
 import { AlreadyExistsError } from "../../common/errors.js";
 import type { PendingCredentials } from "../../platform/index.js";
-import type { ControllerContext, Reconciler } from "../context.js";
+import { finishIfDeleted, type ControllerContext, type Reconciler } from "../context.js";
 import { Annotation, conflictWith, CredentialConflictError, TokenRedeemer } from "../tokens.js";
 import type { ReconcileResult } from "../work-queue.js";
 
@@ -42,15 +42,11 @@ export class AccessTokenReconciler implements Reconciler {
 
   async reconcile(name: string): Promise<ReconcileResult> {
     const { ctx } = this;
-    const token = ctx.cache.get("AccessToken", name);
-    if (!token || token.metadata.deletionTimestamp) {
+    if (await finishIfDeleted(ctx, "AccessToken", name)) {
       this.redeemer.remove(name);
-      if (token) await ctx.store.finalize("AccessToken", name);
-      ctx.cache.set("AccessToken", name, undefined);
-      ctx.status.forget("AccessToken", name);
       return;
     }
-    this.redeemer.upsert(token);
+    this.redeemer.upsert(ctx.cache.get("AccessToken", name) as AccessToken);
     await this.writeStatus(name);
   }
 

@@ -6,7 +6,7 @@
  */
 import type { Kind, Link, ResourceByKind } from "../../api/index.js";
 import type { DataPlane, RouterStatus } from "../../router/index.js";
-import { NO_ACTIVE_SITE, step, type ControllerContext, type Reconciler } from "../context.js";
+import { finishIfDeleted, NO_ACTIVE_SITE, step, type ControllerContext, type Reconciler } from "../context.js";
 import { linkStatus, planLinks } from "../links.js";
 import { connectorStatus, listenerStatus, planConnectors, planListeners } from "../services.js";
 import type { ReconcileResult } from "../work-queue.js";
@@ -58,14 +58,7 @@ export class BindingReconciler<K extends BindingKind> implements Reconciler {
         this.appliedTo = router;
       }
     }
-    const resource = ctx.cache.get(rules.kind, name);
-    if (!resource || resource.metadata.deletionTimestamp) {
-      if (resource) await ctx.store.finalize(rules.kind, name);
-      ctx.cache.set(rules.kind, name, undefined);
-      ctx.status.forget(rules.kind, name);
-      return;
-    }
-    await this.writeStatus(name);
+    if (!(await finishIfDeleted(ctx, rules.kind, name))) await this.writeStatus(name);
   }
 
   /** Writes the status of `name` as the router sees it now (after a router event). */
@@ -131,8 +124,6 @@ export class SecretReconciler implements Reconciler {
   async reconcile(name: string): Promise<ReconcileResult> {
     const { ctx } = this;
     for (const link of ctx.cache.list("Link")) if (secretOf(link) === name) ctx.enqueue("Link", link.metadata.name);
-    const secret = ctx.cache.get("Secret", name);
-    if (secret?.metadata.deletionTimestamp) await ctx.store.finalize("Secret", name);
-    if (!secret || secret.metadata.deletionTimestamp) ctx.cache.set("Secret", name, undefined);
+    await finishIfDeleted(ctx, "Secret", name);
   }
 }

@@ -23,7 +23,7 @@ import { ensureCA, ensureLeaf, type CredentialSlot } from "../../certs/index.js"
 import { logger } from "../../common/log.js";
 import type { CredentialStore } from "../../platform/index.js";
 import { certificateHosts, planAccess } from "../access.js";
-import { NO_ACTIVE_SITE, NETWORK_STATUS, step, type ControllerContext, type GrantServerPort, type Reconciler } from "../context.js";
+import { finishIfDeleted, NO_ACTIVE_SITE, NETWORK_STATUS, step, type ControllerContext, type GrantServerPort, type Reconciler } from "../context.js";
 import { siteStatus } from "../site.js";
 import type { ReconcileResult } from "../work-queue.js";
 
@@ -57,15 +57,12 @@ export class SiteReconciler implements Reconciler {
     if (ctx.active.router && ctx.active.router.identity.siteName !== active?.metadata.name) {
       await step("stopping the site", () => this.deactivate());
     }
-    const resource = ctx.cache.get("Site", name);
-    if (resource?.metadata.deletionTimestamp || !resource) {
-      if (resource) await ctx.store.finalize("Site", name);
-      ctx.cache.set("Site", name, undefined);
-      ctx.status.forget("Site", name);
+    if (await finishIfDeleted(ctx, "Site", name)) {
       if (active && active.metadata.name !== name) ctx.enqueue("Site", active.metadata.name);
       ctx.enqueue(NETWORK_STATUS);
       return;
     }
+    const resource = ctx.cache.get("Site", name) as Site;
     if (!active || active.metadata.name !== name) {
       const message = `An active site already exists in the namespace (${active?.metadata.name})`;
       await this.writeStatus(resource, (conditions, now) => withAggregate({ conditions: setCondition(conditions, ConditionType.Configured, failed(message), now) }, requiredConditions("Site"), now));
@@ -232,16 +229,13 @@ export class RouterAccessReconciler implements Reconciler {
 
   async reconcile(name: string): Promise<ReconcileResult> {
     const { ctx } = this;
-    const access = ctx.cache.get("RouterAccess", name);
     // Its hosts and ports are part of the site's access settings.
     if (ctx.active.site) ctx.enqueue("Site", ctx.active.site.metadata.name);
-    if (!access || access.metadata.deletionTimestamp) {
-      if (access) await ctx.store.finalize("RouterAccess", name);
-      ctx.cache.set("RouterAccess", name, undefined);
-      ctx.status.forget("RouterAccess", name);
-      return;
-    }
-    await ctx.status.write("RouterAccess", name, () => this.status(ctx.cache.get("RouterAccess", name) ?? access));
+    if (await finishIfDeleted(ctx, "RouterAccess", name)) return;
+    await ctx.status.write("RouterAccess", name, () => {
+      const access = ctx.cache.live("RouterAccess", name);
+      return access && this.status(access);
+    });
   }
 
   private status(access: RouterAccess): RouterAccessStatus {
