@@ -25,6 +25,7 @@ import { logger } from "../../common/log.js";
 import type { LinkBundleRequest, SiteRequestHandler } from "../types.js";
 import { DIR_MODE } from "./files.js";
 import type { SitePaths } from "./paths.js";
+import { runningPid } from "./pidfile.js";
 import { siteNotRunning } from "./runner.js";
 
 const log = logger("requests");
@@ -264,8 +265,27 @@ export interface RequestOptions extends RequestChannelOptions {
   timeoutMs?: number;
 }
 
-/** Sends one request to the site process of `paths` and returns the result it answers. */
+/** How long a client waits for a site process that runs but does not serve requests yet (it is starting). */
+export const STARTING_SITE_WAIT_MS = 15_000;
+
+/**
+ * Sends one request to the site process of `paths` and returns the result it answers. A site
+ * process that is starting (it holds its pid file, its socket is not there yet) is waited for.
+ */
 export async function requestSite(paths: SitePaths, request: SiteRequest, options: RequestOptions = {}): Promise<unknown> {
+  const deadline = Date.now() + STARTING_SITE_WAIT_MS;
+  for (;;) {
+    try {
+      return await requestOnce(paths, request, options);
+    } catch (err) {
+      const starting = err instanceof SkupperError && err.code === "ERR_SITE_NOT_RUNNING" && (await runningPid(paths.pidFile)) !== undefined;
+      if (!starting || Date.now() >= deadline) throw err;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+async function requestOnce(paths: SitePaths, request: SiteRequest, options: RequestOptions): Promise<unknown> {
   const checked = readSiteRequest(request);
   const line = JSON.stringify(checked);
   if (Buffer.byteLength(line) > MAX_REQUEST_BYTES) throw new InvalidInputError(`a request may have at most ${MAX_REQUEST_BYTES / 1024} KiB`, "ERR_TOO_LARGE");
