@@ -18,17 +18,17 @@ import {
 import { SkupperError } from "../common/errors.js";
 import { logger } from "../common/log.js";
 import { GrantServer } from "../grants/index.js";
-import type { LinkBundleRequest, SiteHost, SiteRequestHandler, Unwatch, WatchEvent } from "../platform/index.js";
+import type { LinkBundleRequest, PendingCredentials, SiteHost, SiteRequestHandler, Unwatch, WatchEvent } from "../platform/index.js";
 import { Router, type DataPlaneFactory } from "../router/index.js";
 import { ResourceCache } from "./cache.js";
-import { NETWORK_STATUS, ROUTER_CHANGED, ReconcileError, type ActiveSite, type ControllerContext, type GrantServerFactory, type Reconciler } from "./context.js";
+import { NETWORK_STATUS, ROUTER_CHANGED, ReconcileError, type ActiveSite, type ControllerContext, type GrantServerFactory, type GrantServerPort, type Reconciler } from "./context.js";
 import { issueLinkBundle } from "./links.js";
 import { AccessGrantReconciler } from "./reconcilers/access-grants.js";
 import { AccessTokenReconciler } from "./reconcilers/access-tokens.js";
 import { connectorReconciler, linkReconciler, listenerReconciler, SecretReconciler, type BindingReconciler } from "./reconcilers/bindings.js";
 import { GRANT_SERVER, networkStatus, RouterAccessReconciler, SITE_CA, SITE_SERVER, SiteReconciler } from "./reconcilers/site.js";
 import { StatusWriter } from "./status-writer.js";
-import { WorkQueue, type WorkQueueOptions } from "./work-queue.js";
+import { WorkQueue, type ReconcileResult, type WorkQueueOptions } from "./work-queue.js";
 
 const log = logger("controller");
 
@@ -53,8 +53,8 @@ export class SiteController implements SiteRequestHandler {
   private readonly tokens: AccessTokenReconciler;
   private readonly grants: AccessGrantReconciler;
   private readonly bindings: Array<BindingReconciler<"Link" | "Listener" | "Connector">>;
-  private readonly grantServer;
-  private readonly pending = new Map<string, import("../platform/index.js").PendingCredentials>();
+  private readonly grantServer: GrantServerPort;
+  private readonly pending = new Map<string, PendingCredentials>();
   private readonly active: ActiveSite = { siteId: "", linkAccess: false };
   /** Router status last seen, per resource it concerns, to reconcile only what changed. */
   private routerSeen = new Map<string, string>();
@@ -184,7 +184,7 @@ export class SiteController implements SiteRequestHandler {
     });
   }
 
-  private async process(key: string): Promise<import("./work-queue.js").ReconcileResult> {
+  private async process(key: string): Promise<ReconcileResult> {
     if (this.stopped) return;
     if (key === ROUTER_CHANGED) return this.routerChanged();
     if (key === NETWORK_STATUS) {

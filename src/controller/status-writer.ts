@@ -47,12 +47,6 @@ export class StatusWriter {
     return next;
   }
 
-  /** The status last written for a resource (to build on, e.g. to keep transition times). */
-  last<K extends Kind>(kind: K, name: string): StatusOf<K> | undefined {
-    const text = this.written.get(resourceKey(kind, name));
-    return text === undefined ? undefined : (JSON.parse(text) as StatusOf<K>);
-  }
-
   forget(kind: Kind, name: string): void {
     this.written.delete(resourceKey(kind, name));
   }

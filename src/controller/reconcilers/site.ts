@@ -23,7 +23,7 @@ import { ensureCA, ensureLeaf, type CredentialSlot } from "../../certs/index.js"
 import { logger } from "../../common/log.js";
 import type { CredentialStore } from "../../platform/index.js";
 import { certificateHosts, planAccess } from "../access.js";
-import { finishIfDeleted, NO_ACTIVE_SITE, NETWORK_STATUS, step, type ControllerContext, type GrantServerPort, type Reconciler } from "../context.js";
+import { finishIfDeleted, NO_ACTIVE_SITE, NETWORK_STATUS, ROUTER_CHANGED, step, type ControllerContext, type GrantServerPort, type Reconciler } from "../context.js";
 import { siteStatus } from "../site.js";
 import type { ReconcileResult } from "../work-queue.js";
 
@@ -108,7 +108,7 @@ export class SiteReconciler implements Reconciler {
     if (site.spec.ha) log.warn(`site "${site.metadata.name}": HA is not supported on this platform; ignored`);
     ctx.active.router = ctx.createDataPlane(
       { siteId: ctx.active.siteId, siteName: site.metadata.name, namespace: ctx.namespace, version: ctx.version },
-      { onChange: () => ctx.enqueue("$router") },
+      { onChange: () => ctx.enqueue(ROUTER_CHANGED) },
     );
     this.applied = undefined;
     ctx.enqueueAll(...SITE_DEPENDENTS, "Site");
