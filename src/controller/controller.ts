@@ -89,7 +89,7 @@ export class SiteController implements SiteRequestHandler {
     };
     this.grants = new AccessGrantReconciler(this.ctx);
     this.grantServer = (options.createGrantServer ?? ((ledger) => new GrantServer(ledger)))(this.grants.book);
-    this.site = new SiteReconciler(this.ctx, this.grantServer);
+    this.site = new SiteReconciler(this.ctx, this.grantServer, options.backoff);
     this.tokens = new AccessTokenReconciler(this.ctx, this.pending);
     this.bindings = [linkReconciler(this.ctx), listenerReconciler(this.ctx), connectorReconciler(this.ctx)];
     for (const reconciler of [this.site, new RouterAccessReconciler(this.ctx), this.grants, this.tokens, ...this.bindings, new SecretReconciler(this.ctx)]) {

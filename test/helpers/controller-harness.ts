@@ -47,13 +47,17 @@ export class FakeGrantServer implements GrantServerPort {
   readonly configs: Array<{ port: number; host?: string; cert: string; key: string }> = [];
   closes = 0;
   listening = false;
-  /** Makes the next `configure` reject with this error. */
+  /** Makes the next `configure` reject with this error (`failConfigureTimes` times, default once). */
   failConfigure: Error | undefined;
+  failConfigureTimes = 1;
 
   async configure(config: { port: number; host?: string; cert: string; key: string }): Promise<void> {
     const error = this.failConfigure;
     if (error) {
-      this.failConfigure = undefined;
+      if (--this.failConfigureTimes <= 0) {
+        this.failConfigure = undefined;
+        this.failConfigureTimes = 1;
+      }
       throw error;
     }
     this.configs.push({ ...config });

@@ -113,15 +113,20 @@ describe("Site", () => {
     assert.equal(status.message, "Edge sites cannot accept incoming links from remote sites");
   });
 
-  test("a grant server port in use is a Resolved Error", async (t) => {
+  test("a grant server port in use is a Resolved Error, and is tried again until it is free", async (t) => {
     const h = harness(t);
     h.grantServer.failConfigure = Object.assign(new Error("listen EADDRINUSE: address already in use"), { code: "EADDRINUSE" });
+    h.grantServer.failConfigureTimes = 3;
     await h.resources.create(linkAccessSite("west"));
     await h.start();
     const status = await h.untilStatus("Site", "west", "Error");
     assert.equal(status.message, `the grant server port ${GRANT_PORT} is already in use; choose another one`);
     assert.equal(condition(status, "Resolved")?.reason, "Error");
     assert.equal(condition(status, "Configured")?.status, "True");
+    // The fake refuses three times: a later retry binds it, with no change to the Site.
+    const healed = await h.untilStatus("Site", "west", "Ready");
+    assert.equal(healed.observedGeneration, 1);
+    assert.equal(h.grantServer.listening, true);
   });
 
   test("a second Site is refused; deleting the active one makes the second active with a router of its own", async (t) => {

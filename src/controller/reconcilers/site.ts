@@ -20,6 +20,7 @@ import {
   type SiteStatus,
 } from "../../api/index.js";
 import { ensureCA, ensureLeaf, type CredentialSlot } from "../../certs/index.js";
+import { Backoff, type BackoffOptions } from "../../common/backoff.js";
 import { logger } from "../../common/log.js";
 import type { CredentialStore } from "../../platform/index.js";
 import { certificateHosts, planAccess } from "../access.js";
@@ -45,11 +46,16 @@ export class SiteReconciler implements Reconciler {
   readonly kind = "Site";
   /** Site spec and RouterAccess specs last applied; access is configured again when they change. */
   private applied: string | undefined;
+  /** Retries of a link or grant server port that could not be bound (in use, say). */
+  private readonly bindRetry: Backoff;
 
   constructor(
     private readonly ctx: ControllerContext,
     private readonly grantServer: GrantServerPort,
-  ) {}
+    backoff: Partial<BackoffOptions> = {},
+  ) {
+    this.bindRetry = new Backoff({ initialMs: 1000, maxMs: 60_000, ...backoff });
+  }
 
   async reconcile(name: string): Promise<ReconcileResult> {
     const { ctx } = this;
@@ -70,12 +76,22 @@ export class SiteReconciler implements Reconciler {
     }
     const started = await step("starting the site", () => this.activate(resource));
     await step("configuring link access", () => this.configureAccess(resource));
+    // A port that could not be bound is tried again, with backoff, until it can (its user may
+    // free it); the servers already listening are left as they are.
+    let retry: ReconcileResult = undefined;
+    if (ctx.active.resolvedProblem) {
+      this.applied = undefined;
+      retry = { retryAfterMs: this.bindRetry.next() };
+    } else {
+      this.bindRetry.reset();
+    }
     // A router just started has none of the Links, Listeners and Connectors yet, so its network
     // would show up empty in the status until they are applied (on every restart, a status
     // rewritten twice). activate() queued them and this Site again: that run writes the status.
-    if (started) return;
+    if (started) return retry;
     await this.writeActiveStatus(resource);
     ctx.enqueue(NETWORK_STATUS);
+    return retry;
   }
 
   /** Called when the router reports a change: refreshes the active Site's status only. */
