@@ -8,11 +8,13 @@ import type { ResourceStore } from "../platform/index.js";
 
 export class ResourceCache {
   private readonly byKey = new Map<string, Resource>();
+  private changes = 0;
 
   constructor(private readonly store: ResourceStore) {}
 
   async load(): Promise<void> {
     this.byKey.clear();
+    this.changes++;
     for (const kind of KINDS) {
       for (const resource of await this.store.list(kind)) this.byKey.set(resourceKey(kind, resource.metadata.name), resource);
     }
@@ -27,8 +29,24 @@ export class ResourceCache {
 
   set(kind: Kind, name: string, resource: Resource | undefined): void {
     const key = resourceKey(kind, name);
+    const before = this.byKey.get(key);
     if (resource) this.byKey.set(key, resource);
     else this.byKey.delete(key);
+    if (!sameVersion(before, resource)) this.changes++;
+  }
+
+  /** Keeps the resource as stored after a status write: its desired state is unchanged. */
+  setStatus(kind: Kind, name: string, resource: Resource): void {
+    const key = resourceKey(kind, name);
+    if (this.byKey.has(key)) this.byKey.set(key, resource);
+  }
+
+  /**
+   * Advances with every change other than a status write: what was computed from the desired
+   * state of the resources (a plan) is still right while it stays the same.
+   */
+  get version(): number {
+    return this.changes;
   }
 
   /** The resource, also while it is being deleted. */
@@ -56,6 +74,11 @@ export class ResourceCache {
     const prefix = `${kind}/`;
     return [...this.byKey.keys()].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length));
   }
+}
+
+function sameVersion(a: Resource | undefined, b: Resource | undefined): boolean {
+  if (!a || !b) return a === b;
+  return a.metadata.resourceVersion !== undefined && a.metadata.resourceVersion === b.metadata.resourceVersion && !!a.metadata.deletionTimestamp === !!b.metadata.deletionTimestamp;
 }
 
 export function isDeleted(resource: Resource): boolean {

@@ -35,7 +35,7 @@ export class StatusWriter {
       const stored = await this.store.updateStatus(kind, name, status);
       if (stored) {
         this.written.set(key, text);
-        this.cache.set(kind, name, stored);
+        this.cache.setStatus(kind, name, stored);
       }
       return stored;
     });

@@ -33,6 +33,8 @@ export class BindingReconciler<K extends BindingKind> implements Reconciler {
   private appliedTo: DataPlane | undefined;
   private applied = "";
   private problems = new Map<string, string>();
+  /** The last plan and the cache version it was made from: a burst of keys plans once. */
+  private plan: { version: number; plan: Plan; configs: string } | undefined;
 
   constructor(
     private readonly ctx: ControllerContext,
@@ -45,13 +47,16 @@ export class BindingReconciler<K extends BindingKind> implements Reconciler {
     const { ctx, rules } = this;
     const router = ctx.active.router;
     if (router) {
-      const plan = rules.plan(ctx);
+      if (this.plan?.version !== ctx.cache.version) {
+        const plan = rules.plan(ctx);
+        this.plan = { version: ctx.cache.version, plan, configs: JSON.stringify(plan.configs) };
+      }
+      const { plan, configs } = this.plan;
       // Others whose problem changed with this one (two Listeners on one port) get a look too.
       for (const other of new Set([...plan.problems.keys(), ...this.problems.keys()])) {
         if (other !== name && plan.problems.get(other) !== this.problems.get(other)) ctx.enqueue(rules.kind, other);
       }
       this.problems = plan.problems;
-      const configs = JSON.stringify(plan.configs);
       if (configs !== this.applied || router !== this.appliedTo) {
         await step(rules.activity, () => rules.apply(router, plan.configs));
         this.applied = configs;
