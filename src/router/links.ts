@@ -345,6 +345,10 @@ export class LinkServer {
       });
     });
     tlsServer.on("tlsClientError", (err, socket) => {
+      // Node's own handshake timer is set to the same time as the limiter's deadline, which is
+      // the one that counts (from accept) and says why; whichever fires first, the reason logged
+      // is the limiter's.
+      if ((err as NodeJS.ErrnoException).code === "ERR_TLS_HANDSHAKE_TIMEOUT") return;
       this.reportRejection(`rejected a link connection from ${socket.remoteAddress}: ${err.message}`);
       socket.destroy();
     });
