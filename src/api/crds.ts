@@ -107,6 +107,8 @@ const TYPES = new Set(["object", "array", "string", "integer", "number", "boolea
 export function structuralSchema(node: Record<string, unknown>, at = "spec"): JsonSchemaProps {
   const variants = (node.anyOf ?? node.oneOf) as Array<Record<string, unknown>> | undefined;
   if (variants) return unionSchema(variants, at);
+  // zod writes a union of simple types ("string or null") as a type array.
+  if (Array.isArray(node.type)) return unionSchema(node.type.map((type: unknown) => ({ ...node, type })), at);
   const meaningful = Object.keys(node).filter((key) => key !== "$schema" && key !== "default" && key !== "description");
   if (meaningful.length === 0) return { "x-kubernetes-preserve-unknown-fields": true }; // z.unknown()
   const out: JsonSchemaProps = {};
