@@ -11,7 +11,7 @@
 import { z } from "zod";
 import { stringify } from "yaml";
 import { pluralName, SHORT_NAMES } from "./names.js";
-import { API_VERSION, SCHEMAS, type Kind } from "./schemas.js";
+import { API_VERSION, SCHEMAS, type Endpoint, type Kind } from "./schemas.js";
 import type {
   AccessGrantStatus,
   AccessTokenStatus,
@@ -25,7 +25,6 @@ import type {
   SiteRecordLink,
   SiteStatus,
 } from "./types.js";
-import type { Endpoint } from "./schemas.js";
 
 /** The kinds that are custom resources (Secret is core `v1`). */
 export type CustomResourceKind = Exclude<Kind, "Secret">;
