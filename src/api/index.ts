@@ -6,3 +6,4 @@ export * from "./defaults.js";
 export * from "./network-status.js";
 export * from "./names.js";
 export * from "./site-settings.js";
+export * from "./crds.js";

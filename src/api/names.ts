@@ -1,9 +1,27 @@
 /** Checks of names a user gives before anything is looked up or stored under them. */
 import { InvalidInputError } from "../common/errors.js";
 import { isKind } from "./documents.js";
-import { NAMESPACE_PATTERN, resourceNameProblem } from "./schemas.js";
+import { NAMESPACE_PATTERN, resourceNameProblem, type Kind } from "./schemas.js";
 
 export const DEFAULT_NAMESPACE = "default";
+
+/** The short names of the original's CRDs: what `kubectl get` and `skupper get` accept. */
+export const SHORT_NAMES: Readonly<Record<Kind, readonly string[]>> = {
+  Site: ["st"],
+  Link: ["ln"],
+  AccessGrant: ["grant", "gr"],
+  AccessToken: ["token", "to"],
+  RouterAccess: [],
+  Listener: ["lnr"],
+  Connector: ["cnr"],
+  Secret: [],
+};
+
+/** The lower-case plural Kubernetes uses for a kind: `links`, `routeraccesses`. */
+export function pluralName(kind: Kind): string {
+  const lower = kind.toLowerCase();
+  return lower.endsWith("s") ? `${lower}es` : `${lower}s`;
+}
 
 /** `<Kind>/<name>`: the key of a resource within a namespace. */
 export function resourceKey(kind: string, name: string): string {

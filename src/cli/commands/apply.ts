@@ -3,7 +3,7 @@
  * (the local platform's `kubectl apply/get/delete`). `system apply|delete` are the same.
  */
 import { Command } from "commander";
-import { checkResourceName, isKind, KINDS, MAX_FILE_BYTES, parseDocuments, type Kind, type Resource } from "../../api/index.js";
+import { checkResourceName, isKind, KINDS, MAX_FILE_BYTES, parseDocuments, SHORT_NAMES, type Kind, type Resource } from "../../api/index.js";
 import { AlreadyExistsError, InvalidInputError, NotFoundError, SkupperError, ValidationError } from "../../common/errors.js";
 import { readTextLimited } from "../../common/files.js";
 import { contextOf, type CliContext } from "../context.js";
@@ -13,19 +13,9 @@ import { isRunning } from "../runner.js";
 
 /** Kind names as users type them: singular, plural, short names (as kubectl accepts). */
 const KIND_ALIASES: Record<string, Kind> = {};
-const SHORT: Record<Kind, string[]> = {
-  Site: ["st"],
-  Link: ["ln"],
-  AccessGrant: ["grant", "gr"],
-  AccessToken: ["token", "to"],
-  RouterAccess: [],
-  Listener: ["lnr"],
-  Connector: ["cnr"],
-  Secret: [],
-};
 for (const kind of KINDS) {
   const lower = kind.toLowerCase();
-  for (const alias of [lower, `${lower}s`, `${lower}es`, ...SHORT[kind], `${lower}.skupper.io`, `${lower}s.skupper.io`]) KIND_ALIASES[alias] = kind;
+  for (const alias of [lower, `${lower}s`, `${lower}es`, ...SHORT_NAMES[kind], `${lower}.skupper.io`, `${lower}s.skupper.io`]) KIND_ALIASES[alias] = kind;
 }
 
 export function kindOf(text: string): Kind {
