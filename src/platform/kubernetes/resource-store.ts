@@ -560,6 +560,7 @@ class KindWatch {
         this.retry(() => this.connect());
       } else {
         // The server closed it (its timeout): resume from the last resourceVersion.
+        log.debug(`watch of ${this.kind} in namespace "${this.store.namespace}" closed; resuming from resourceVersion ${this.resourceVersion}`);
         void this.connect();
       }
     };
