@@ -521,12 +521,13 @@ class KindWatch {
     const { path, query } = this.store.watchPath(this.kind);
     const current = () => connection === this.connection && !this.stopped;
     let gone = false;
+    let failed: string | undefined;
     const onEvent = (type: string, object: unknown) => {
       if (!current()) return;
       if (type === "ERROR") {
         const status = object as ApiStatus | undefined;
         if (status?.code === 410) gone = true;
-        else log.warn(`watch of ${this.kind} in namespace "${this.store.namespace}" reported: ${status?.message ?? JSON.stringify(object)}`);
+        else failed = status?.message ?? JSON.stringify(object);
         this.abort?.abort();
         return;
       }
@@ -555,8 +556,8 @@ class KindWatch {
       if (gone || status === 410) {
         log.debug(`watch of ${this.kind}: resourceVersion ${this.resourceVersion} is too old; listing again`);
         void this.relist();
-      } else if (err && !isAbort(err)) {
-        log.warn(`watch of ${this.kind} in namespace "${this.store.namespace}" failed (resuming in ${this.backoffMs} ms): ${errorMessage(err)}`);
+      } else if (failed !== undefined || (err && !isAbort(err))) {
+        log.warn(`watch of ${this.kind} in namespace "${this.store.namespace}" failed (resuming in ${this.backoffMs} ms): ${failed ?? errorMessage(err)}`);
         this.retry(() => this.connect());
       } else {
         // The server closed it (its timeout): resume from the last resourceVersion.
