@@ -137,7 +137,7 @@ export function describeResourceStoreContract(name: string, open: () => Promise<
         "update with a stale resourceVersion throws ConflictError and changes nothing; without one it is unconditional",
         withStore(async (store) => {
           const created = await store.create(listener("web"));
-          await store.update({ ...created, metadata: { ...created.metadata, labels: { by: "another client" } } });
+          await store.update({ ...created, metadata: { ...created.metadata, labels: { by: "another-client" } } });
           await assert.rejects(store.update({ ...created, spec: { ...created.spec, port: 1111 } }), ConflictError);
           assert.equal((await store.get("Listener", "web"))?.spec.port, 8080);
           const current = await store.get("Listener", "web");
