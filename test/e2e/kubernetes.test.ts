@@ -20,7 +20,7 @@ import {
   type KubernetesResourceStoreOptions,
 } from "../../src/platform/kubernetes/index.js";
 import { useCluster, kubectl, applyManifest } from "../helpers/kube-cluster.js";
-import { CRD_KINDS, crdNames, standInCrdsYaml } from "../helpers/kube-crds.js";
+import { crdsYaml, CUSTOM_RESOURCE_KINDS, customResourceDefinitions } from "../../src/api/index.js";
 import { describeResourceStoreContract, WatchRecorder } from "../helpers/resource-store-contract.js";
 
 const cluster = await useCluster();
@@ -29,14 +29,14 @@ let config: KubeConfig;
 const namespaces = new Set<string>();
 
 async function waitForCrds(): Promise<void> {
-  const result = await kubectl(["wait", "--for", "condition=established", "--timeout=60s", ...crdNames().map((n) => `crd/${n}`)], { timeoutMs: 70_000 });
+  const result = await kubectl(["wait", "--for", "condition=established", "--timeout=60s", ...customResourceDefinitions().map((crd) => `crd/${crd.metadata.name}`)], { timeoutMs: 70_000 });
   assert.equal(result.code, 0, result.stderr);
 }
 
 /** Removes this store's finalizers from every custom resource of the namespace, then deletes it without waiting. */
 async function removeNamespace(namespace: string): Promise<void> {
   const custom = config.makeApiClient(CustomObjectsApi);
-  for (const kind of CRD_KINDS) {
+  for (const kind of CUSTOM_RESOURCE_KINDS) {
     const path = { group: "skupper.io", version: "v2alpha1", namespace, plural: pluralOf(kind) };
     try {
       const list = (await custom.listNamespacedCustomObject(path)) as { items: Array<{ metadata: { name: string; finalizers?: string[] } }> };
@@ -65,7 +65,7 @@ describe("Kubernetes platform", { skip }, () => {
   before(async () => {
     if (skip) return;
     config = kubernetesConfig({ kubeconfig: (cluster as { kubeconfig: string }).kubeconfig });
-    await applyManifest(standInCrdsYaml());
+    await applyManifest(crdsYaml());
     await waitForCrds();
   });
 
@@ -218,7 +218,7 @@ describe("Kubernetes platform", { skip }, () => {
         assert.match(err.message, /The Skupper CRDs are not installed in this cluster.*kubectl apply -f deploy\/kubernetes\/crds\.yaml/);
         assert.deepEqual(await store.list("Listener"), [], "other kinds still work");
       } finally {
-        await applyManifest(standInCrdsYaml());
+        await applyManifest(crdsYaml());
         await waitForCrds();
         await close();
       }
