@@ -262,6 +262,20 @@ describe("half-close through a bridge", () => {
   });
 });
 
+describe("half-close with the window exhausted", () => {
+  test("an echo of more than the window, the client's FIN sent with its last byte: every byte and a clean end come back", async () => {
+    const size = 3 * MiB + 17;
+    const h = await setup({ echo: (s) => s.pipe(s) });
+    for (let round = 0; round < 10; round++) {
+      const client = await h.client("echo");
+      const got = collect(client);
+      client.end(Buffer.alloc(size, round));
+      assert.equal(await within("the end of the echo", got.ended, 5000), "end", `round ${round}`);
+      assert.equal(got.bytes(), size, `round ${round}: every byte`);
+    }
+  });
+});
+
 describe("resets through a bridge", () => {
   test("a backend that resets its connection makes the client see a reset, not a clean end", async () => {
     const h = await setup({ rude: (s) => s.once("data", () => s.resetAndDestroy()) });
