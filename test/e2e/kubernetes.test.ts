@@ -228,6 +228,20 @@ describe("Kubernetes platform", { skip }, () => {
       assert.deepEqual([...(await state.pendingRedemptions()).keys()], ["token-a"]);
       await assert.rejects(state.savePendingRedemption("Not_A_Name", pending("c")), /access token name "Not_A_Name" is not valid/);
     });
+
+    test("without permission, the error names the verb and the resource to grant", async () => {
+      const namespace = await freshNamespace();
+      const limited = await nobodyConfig(namespace);
+      await assert.rejects(new KubernetesCredentialStore(limited).load("skupper-site-ca"), (err: unknown) => {
+        assert.ok(err instanceof SkupperError, errorMessage(err));
+        assert.equal(err.code, "ERR_KUBERNETES_FORBIDDEN");
+        assert.match(err.message, new RegExp(`may not get secrets in namespace "${namespace}"`));
+        return true;
+      });
+      await assert.rejects(new KubernetesSiteState(limited).identity(), /may not get configmaps in namespace/);
+      const missing = new KubernetesSiteState(config, { namespace: `skt-none-${randomBytes(3).toString("hex")}` });
+      await assert.rejects(missing.identity(), /Namespace "skt-none-[0-9a-f]+" does not exist/);
+    });
   });
 
   describe("the controller on Kubernetes", () => {
@@ -385,20 +399,7 @@ describe("Kubernetes platform", { skip }, () => {
       const { store, close } = await openStore();
       try {
         const ns = store.namespace;
-        assert.equal((await kubectl(["-n", ns, "create", "serviceaccount", "nobody"])).code, 0);
-        const token = await waitFor(async () => {
-          const out = await kubectl(["-n", ns, "get", "secret", "-o", "jsonpath={.items[?(@.metadata.annotations.kubernetes\\.io/service-account\\.name=='nobody')].data.token}"]);
-          return out.stdout.trim() ? Buffer.from(out.stdout.trim(), "base64").toString() : undefined;
-        });
-        const limited = kubernetesConfig({ kubeconfig: (cluster as { kubeconfig: string }).kubeconfig });
-        const server = limited.getCurrentCluster();
-        assert.ok(server);
-        limited.loadFromOptions({
-          clusters: [server],
-          users: [{ name: "nobody", token }],
-          contexts: [{ name: "nobody", cluster: server.name, user: "nobody", namespace: ns }],
-          currentContext: "nobody",
-        });
+        const limited = await nobodyConfig(ns);
         const nobody = new KubernetesResourceStore(limited);
         await assert.rejects(nobody.list("Listener"), (err: unknown) => {
           assert.ok(err instanceof SkupperError, errorMessage(err));
@@ -436,6 +437,25 @@ describe("Kubernetes platform", { skip }, () => {
     });
   });
 });
+
+/** A kubeconfig for a service account of `namespace` that has no Role at all. */
+async function nobodyConfig(namespace: string): Promise<KubeConfig> {
+  assert.equal((await kubectl(["-n", namespace, "create", "serviceaccount", "nobody"])).code, 0);
+  const token = await waitFor(async () => {
+    const out = await kubectl(["-n", namespace, "get", "secret", "-o", "jsonpath={.items[?(@.metadata.annotations.kubernetes\\.io/service-account\\.name=='nobody')].data.token}"]);
+    return out.stdout.trim() ? Buffer.from(out.stdout.trim(), "base64").toString() : undefined;
+  });
+  const limited = kubernetesConfig({ kubeconfig: (cluster as { kubeconfig: string }).kubeconfig });
+  const server = limited.getCurrentCluster();
+  assert.ok(server);
+  limited.loadFromOptions({
+    clusters: [server],
+    users: [{ name: "nobody", token }],
+    contexts: [{ name: "nobody", cluster: server.name, user: "nobody", namespace }],
+    currentContext: "nobody",
+  });
+  return limited;
+}
 
 async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
