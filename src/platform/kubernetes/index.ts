@@ -1,6 +1,7 @@
 /**
  * The Kubernetes platform: resources on an API server (custom resources of skupper.io/v2alpha1
- * and core Secrets). Only the ResourceStore exists so far; see resource-store.ts.
+ * and core Secrets), the site's credentials in Secrets and its state in ConfigMaps and Secrets
+ * (credentials.ts, state.ts). The runner and the request handler do not exist yet.
  */
 export {
   contextNamespace,
@@ -15,3 +16,17 @@ export {
   type KubernetesResourceStoreOptions,
 } from "./resource-store.js";
 export type { KubeConfig } from "@kubernetes/client-node";
+export { MANAGED_BY, MANAGED_BY_LABEL, SKUPPER_LABELS } from "./core-objects.js";
+export { CREDENTIALS_LABEL, KubernetesCredentialStore, TLS_SECRET_TYPE, type KubernetesCredentialStoreOptions } from "./credentials.js";
+export {
+  ACCESS_TOKEN_ANNOTATION,
+  KubernetesSiteState,
+  NETWORK_STATUS_CONFIGMAP,
+  NETWORK_STATUS_KEY,
+  PENDING_REDEMPTION_LABEL,
+  REDEMPTION_KEY,
+  redemptionSecretName,
+  SITE_ID_KEY,
+  SITE_STATE_CONFIGMAP,
+  type KubernetesSiteStateOptions,
+} from "./state.js";
