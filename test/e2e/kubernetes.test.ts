@@ -8,21 +8,30 @@ import { randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
-import { API_VERSION, type Listener, type Secret } from "../../src/api/index.js";
+import {
+  API_VERSION,
+  crdsYaml,
+  CUSTOM_RESOURCE_KINDS,
+  customResourceDefinitions,
+  NETWORK_STATUS_SCHEMA,
+  pluralName,
+  readNetworkStatus,
+  type Link,
+  type Listener,
+  type NetworkStatus,
+  type Secret,
+} from "../../src/api/index.js";
 import { errorMessage, SkupperError } from "../../src/common/errors.js";
 import {
   GENERATION_ANNOTATION,
   KubernetesResourceStore,
   kubernetesConfig,
-  pluralOf,
   SKUPPER_FINALIZER,
   type KubeConfig,
   type KubernetesResourceStoreOptions,
 } from "../../src/platform/kubernetes/index.js";
 import { useCluster, kubectl, applyManifest } from "../helpers/kube-cluster.js";
-import { crdsYaml, CUSTOM_RESOURCE_KINDS, customResourceDefinitions } from "../../src/api/index.js";
 import { describeResourceStoreContract, WatchRecorder } from "../helpers/resource-store-contract.js";
-import { NETWORK_STATUS_SCHEMA, readNetworkStatus, type Link, type NetworkStatus } from "../../src/api/index.js";
 import { createCA, describeCertificate, ensureCA, ensureLeaf, isIssuedBy } from "../../src/certs/index.js";
 import { SiteController } from "../../src/controller/index.js";
 import { slot } from "../../src/controller/reconcilers/site.js";
@@ -55,7 +64,7 @@ async function waitForCrds(): Promise<void> {
 async function removeNamespace(namespace: string): Promise<void> {
   const custom = config.makeApiClient(CustomObjectsApi);
   for (const kind of CUSTOM_RESOURCE_KINDS) {
-    const path = { group: "skupper.io", version: "v2alpha1", namespace, plural: pluralOf(kind) };
+    const path = { group: "skupper.io", version: "v2alpha1", namespace, plural: pluralName(kind) };
     try {
       const list = (await custom.listNamespacedCustomObject(path)) as { items: Array<{ metadata: { name: string; finalizers?: string[] } }> };
       for (const item of list.items) {

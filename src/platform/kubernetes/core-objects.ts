@@ -5,16 +5,16 @@
  * cannot be reached. These objects are not resources a user applies; the resource store still
  * lists the Secrets among a namespace's Secrets, as it lists every Secret there.
  */
-import { ApiException, CoreV1Api, type KubeConfig, type V1ConfigMap, type V1Secret } from "@kubernetes/client-node";
-import { AlreadyExistsError, ConflictError, errorMessage, InvalidInputError, NotFoundError, SkupperError } from "../../common/errors.js";
+import { CoreV1Api, type KubeConfig, type V1ConfigMap, type V1Secret } from "@kubernetes/client-node";
+import { AlreadyExistsError, ConflictError, SkupperError } from "../../common/errors.js";
+import { MISSING, namespaceMissing, translateApiError } from "./api-errors.js";
+
 
 /** Every object this platform writes for itself carries this label (and `app.kubernetes.io/part-of: skupper`). */
 export const MANAGED_BY_LABEL = "app.kubernetes.io/managed-by";
 export const MANAGED_BY = "skupper";
 export const SKUPPER_LABELS: Readonly<Record<string, string>> = { [MANAGED_BY_LABEL]: MANAGED_BY, "app.kubernetes.io/part-of": "skupper" };
 
-/** A 404 for the object itself (not for its namespace). */
-export const MISSING = Symbol("missing");
 /** How often a read-modify-write is tried again after a conflict. */
 export const MAX_CONFLICT_RETRIES = 10;
 
@@ -99,53 +99,19 @@ export class CoreObjects {
   private translate(err: unknown, verb: Verb, resource: CoreResource, name: string | undefined): SkupperError | typeof MISSING {
     const kind = resource === "secrets" ? "Secret" : "ConfigMap";
     const what = name === undefined ? `${kind}s` : `${kind} "${name}"`;
-    if (!(err instanceof ApiException)) {
-      if (err instanceof SkupperError) return err;
-      const server = this.config.getCurrentCluster()?.server ?? "(no server)";
-      return new SkupperError("ERR_KUBERNETES_UNREACHABLE", `Cannot reach the Kubernetes API server at ${server} to ${verb} ${what}: ${errorMessage(err)}`, 1, { cause: err });
-    }
-    const code = Number(err.code);
-    const status = parseStatus(err.body);
-    const message = status?.message ?? (typeof err.body === "string" ? err.body.trim() : "");
-    switch (code) {
-      case 404:
-        if (status?.details?.kind === "namespaces") return namespaceMissing(this.namespace);
-        return MISSING;
-      case 409:
-        if (status?.reason === "AlreadyExists") return new AlreadyExistsError(`${what} already exists in namespace "${this.namespace}"`);
-        return new ConflictError(`${what} was changed meanwhile in namespace "${this.namespace}"`);
-      case 401:
-        return new SkupperError("ERR_KUBERNETES_UNAUTHORIZED", `The Kubernetes API server did not accept the credentials of the kubeconfig (context "${this.config.getCurrentContext()}"): ${message || "Unauthorized"}`);
-      case 403:
-        return new SkupperError(
-          "ERR_KUBERNETES_FORBIDDEN",
-          `Permission denied: the kubeconfig's user may not ${verb} ${resource} in namespace "${this.namespace}". Ask for a Role that allows "${verb}" on "${resource}" there. (${message || "Forbidden"})`,
-        );
-      case 400:
-      case 422:
-        return new InvalidInputError(`The Kubernetes API server refused ${what}: ${message || `HTTP ${code}`}`);
-      default:
-        return new SkupperError("ERR_KUBERNETES", `The Kubernetes API server answered ${code} to a ${verb} of ${what}${message ? `: ${message}` : ""}`);
-    }
+    return translateApiError(err, {
+      config: this.config,
+      namespace: this.namespace,
+      verb,
+      resource,
+      what,
+      alreadyExists: () => new AlreadyExistsError(`${what} already exists in namespace "${this.namespace}"`),
+      conflict: () => new ConflictError(`${what} was changed meanwhile in namespace "${this.namespace}"`),
+    });
   }
 }
 
-export function namespaceMissing(namespace: string): NotFoundError {
-  return new NotFoundError(`Namespace "${namespace}" does not exist in this cluster; create it with "kubectl create namespace ${namespace}"`);
-}
 
-function parseStatus(body: unknown): { reason?: string; message?: string; details?: { kind?: string } } | undefined {
-  let value = body;
-  if (typeof value === "string") {
-    try {
-      value = JSON.parse(value);
-    } catch {
-      return undefined;
-    }
-  }
-  if (value && typeof value === "object" && (value as { kind?: unknown }).kind === "Status") return value as { reason?: string; message?: string; details?: { kind?: string } };
-  return undefined;
-}
 
 export function b64(text: string): string {
   return Buffer.from(text, "utf8").toString("base64");

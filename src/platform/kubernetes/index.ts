@@ -8,7 +8,6 @@ export {
   GENERATION_ANNOTATION,
   KubernetesResourceStore,
   kubernetesConfig,
-  pluralOf,
   SKUPPER_FINALIZER,
   SKUPPER_GROUP,
   SKUPPER_VERSION,

@@ -25,7 +25,6 @@
  * reports the differences. Changes of status alone (and of the finalizer) are not reported.
  */
 import {
-  ApiException,
   CoreV1Api,
   CustomObjectsApi,
   KubeConfig,
@@ -33,9 +32,10 @@ import {
   type V1Secret,
 } from "@kubernetes/client-node";
 import { isDeepStrictEqual } from "node:util";
-import { checkKind, checkResourceName, DEFAULT_NAMESPACE, KINDS, validateNamespace, type Kind, type Resource, type ResourceByKind } from "../../api/index.js";
+import { checkKind, checkResourceName, DEFAULT_NAMESPACE, KINDS, pluralName, validateNamespace, type Kind, type Resource, type ResourceByKind } from "../../api/index.js";
 import { AlreadyExistsError, ConflictError, errorMessage, InvalidInputError, NotFoundError, SkupperError } from "../../common/errors.js";
 import { logger } from "../../common/log.js";
+import { MISSING, namespaceMissing, translateApiError } from "./api-errors.js";
 import type { ResourceStore, StatusOf, Unwatch, WatchEvent, WatchEventType } from "../types.js";
 
 const log = logger("kube-store");
@@ -52,12 +52,6 @@ const NOT_SERVICE_ACCOUNT_TOKENS = `type!=${SERVICE_ACCOUNT_TOKEN}`;
 const MAX_CONFLICT_RETRIES = 10;
 const WATCH_BACKOFF_MIN_MS = 500;
 const WATCH_BACKOFF_MAX_MS = 30_000;
-
-/** The plural of a kind's custom resource: `Listener` → `listeners`, `RouterAccess` → `routeraccesses`. */
-export function pluralOf(kind: Kind): string {
-  const lower = kind.toLowerCase();
-  return lower.endsWith("s") ? `${lower}es` : `${lower}s`;
-}
 
 export interface KubernetesConfigOptions {
   /** Path of a kubeconfig file; default: $KUBECONFIG, ~/.kube/config, or the in-cluster config. */
@@ -288,7 +282,7 @@ export class KubernetesResourceStore implements ResourceStore {
     const query: Record<string, string | number | boolean> = { allowWatchBookmarks: true };
     if (this.watchTimeoutSeconds !== undefined) query.timeoutSeconds = this.watchTimeoutSeconds;
     if (kind === "Secret") return { path: `/api/v1/namespaces/${this.namespace}/secrets`, query: { ...query, fieldSelector: NOT_SERVICE_ACCOUNT_TOKENS } };
-    return { path: `/apis/${SKUPPER_GROUP}/${SKUPPER_VERSION}/namespaces/${this.namespace}/${pluralOf(kind)}`, query };
+    return { path: `/apis/${SKUPPER_GROUP}/${SKUPPER_VERSION}/namespaces/${this.namespace}/${pluralName(kind)}`, query };
   }
 
   private async getRaw(kind: Kind, name: string): Promise<RawObject | undefined> {
@@ -340,7 +334,7 @@ export class KubernetesResourceStore implements ResourceStore {
   }
 
   private crPath(kind: Kind) {
-    return { group: SKUPPER_GROUP, version: SKUPPER_VERSION, namespace: this.namespace, plural: pluralOf(kind) };
+    return { group: SKUPPER_GROUP, version: SKUPPER_VERSION, namespace: this.namespace, plural: pluralName(kind) };
   }
 
   private conflict(kind: Kind, name: string): ConflictError {
@@ -363,73 +357,28 @@ export class KubernetesResourceStore implements ResourceStore {
 
   /** @internal */
   translate(err: unknown, verb: Verb, kind: Kind, name: string | undefined): SkupperError | typeof MISSING {
-    const what = name === undefined ? `${kind} resources` : `${kind} "${name}"`;
-    if (!(err instanceof ApiException)) {
-      if (err instanceof SkupperError) return err;
-      const server = this.config.getCurrentCluster()?.server ?? "(no server)";
-      return new SkupperError("ERR_KUBERNETES_UNREACHABLE", `Cannot reach the Kubernetes API server at ${server} to ${verb} ${what}: ${errorMessage(err)}`, 1, { cause: err });
-    }
-    const code = Number(err.code);
-    const status = parseStatus(err.body);
-    const message = status?.message ?? (typeof err.body === "string" ? err.body.trim() : "");
-    const resource = kind === "Secret" ? "secrets" : `${pluralOf(kind)}.${SKUPPER_GROUP}`;
-    switch (code) {
-      case 404:
-        if (status?.reason === "NotFound" && status.details?.kind === "namespaces") return namespaceMissing(this.namespace);
-        if (status?.reason === "NotFound" && status.details?.name !== undefined) return MISSING;
-        if (kind !== "Secret") {
-          return new SkupperError(
-            "ERR_CRDS_MISSING",
-            `The Skupper CRDs are not installed in this cluster (the API server does not know ${resource}). Install them with "kubectl apply -f deploy/kubernetes/crds.yaml"`,
-          );
-        }
-        return MISSING;
-      case 409:
-        if (status?.reason === "AlreadyExists") return new AlreadyExistsError(`${kind} "${name}" already exists in namespace "${this.namespace}"`);
-        return this.conflict(kind, name ?? "");
-      case 401:
-        return new SkupperError("ERR_KUBERNETES_UNAUTHORIZED", `The Kubernetes API server did not accept the credentials of the kubeconfig (context "${this.config.getCurrentContext()}"): ${message || "Unauthorized"}`);
-      case 403:
-        return new SkupperError(
-          "ERR_KUBERNETES_FORBIDDEN",
-          `Permission denied: the kubeconfig's user may not ${verb} ${resource} in namespace "${this.namespace}". Ask for a Role that allows "${verb}" on "${resource}" there. (${message || "Forbidden"})`,
-        );
-      case 422:
-      case 400:
-        return new InvalidInputError(`The Kubernetes API server refused ${what}: ${message || `HTTP ${code}`}`);
-      default:
-        return new SkupperError("ERR_KUBERNETES", `The Kubernetes API server answered ${code} to a ${verb} of ${what}${message ? `: ${message}` : ""}`);
-    }
+    const resource = kind === "Secret" ? "secrets" : `${pluralName(kind)}.${SKUPPER_GROUP}`;
+    return translateApiError(err, {
+      config: this.config,
+      namespace: this.namespace,
+      verb,
+      resource,
+      what: name === undefined ? `${kind} resources` : `${kind} "${name}"`,
+      alreadyExists: () => new AlreadyExistsError(`${kind} "${name}" already exists in namespace "${this.namespace}"`),
+      conflict: () => this.conflict(kind, name ?? ""),
+      ...(kind === "Secret"
+        ? {}
+        : {
+            typeMissing: () =>
+              new SkupperError(
+                "ERR_CRDS_MISSING",
+                `The Skupper CRDs are not installed in this cluster (the API server does not know ${resource}). Install them with "kubectl apply -f deploy/kubernetes/crds.yaml"`,
+              ),
+          }),
+    });
   }
 }
 
-/** A 404 for the object itself: it does not exist. */
-const MISSING = Symbol("missing");
-
-function namespaceMissing(namespace: string): SkupperError {
-  return new NotFoundError(`Namespace "${namespace}" does not exist in this cluster; create it with "kubectl create namespace ${namespace}"`);
-}
-
-interface ApiStatus {
-  kind?: string;
-  code?: number;
-  reason?: string;
-  message?: string;
-  details?: { name?: string; kind?: string };
-}
-
-function parseStatus(body: unknown): ApiStatus | undefined {
-  let value = body;
-  if (typeof value === "string") {
-    try {
-      value = JSON.parse(value);
-    } catch {
-      return undefined;
-    }
-  }
-  if (value && typeof value === "object" && (value as { kind?: unknown }).kind === "Status") return value as ApiStatus;
-  return undefined;
-}
 
 // ---- watching one kind ----
 
@@ -525,7 +474,7 @@ class KindWatch {
     const onEvent = (type: string, object: unknown) => {
       if (!current()) return;
       if (type === "ERROR") {
-        const status = object as ApiStatus | undefined;
+        const status = object as { code?: number; message?: string } | undefined;
         if (status?.code === 410) gone = true;
         else failed = status?.message ?? JSON.stringify(object);
         this.abort?.abort();
