@@ -52,29 +52,21 @@ export class GrantBook implements GrantLedger {
 
   constructor(private readonly deps: GrantBookDeps) {}
 
-  /** Brings the book in line with the grants in input, keeping what runtime status recorded. */
-  sync(grants: AccessGrant[], runtime: Map<string, AccessGrant>): void {
-    const wanted = new Set(grants.map((g) => g.metadata.name));
-    for (const name of [...this.byName.keys()]) if (!wanted.has(name)) this.remove(name);
-    for (const grant of grants) this.upsert(grant, runtime.get(grant.metadata.name));
-  }
-
   /**
    * Adds or updates one grant. Its identity, code and count come from the book if it knows the
-   * grant, else from the stored status (`saved`, by default the grant's own), so they survive
-   * restarts.
+   * grant, else from the grant as stored (metadata and status), so they survive restarts.
    */
-  upsert(grant: AccessGrant, saved: AccessGrant | undefined = grant): void {
+  upsert(grant: AccessGrant): void {
     const name = grant.metadata.name;
     const existing = this.byName.get(name);
-    const createdAt = existing?.createdAt ?? saved?.metadata.creationTimestamp ?? grant.metadata.creationTimestamp ?? new Date().toISOString();
-    const uid = existing?.record.uid ?? saved?.metadata.uid ?? grant.metadata.uid ?? randomUUID();
-    const code = existing?.record.code ?? saved?.status?.code ?? grant.spec.code ?? randomCode();
-    const made = existing?.record.made ?? saved?.status?.redemptions ?? 0;
+    const createdAt = existing?.createdAt ?? grant.metadata.creationTimestamp ?? new Date().toISOString();
+    const uid = existing?.record.uid ?? grant.metadata.uid ?? randomUUID();
+    const code = existing?.record.code ?? grant.status?.code ?? grant.spec.code ?? randomCode();
+    const made = existing?.record.made ?? grant.status?.redemptions ?? 0;
     const record: GrantRecord = existing?.record ?? { name, uid, code, expiresAt: 0, allowed: 1, made };
     record.allowed = redemptionsAllowed(grant);
     record.expiresAt = Date.parse(createdAt) + expirationWindowMs(grant);
-    const conditions = existing?.conditions ?? saved?.status?.conditions ?? [];
+    const conditions = existing?.conditions ?? grant.status?.conditions ?? [];
     const entry: Entry = { record, createdAt: String(createdAt), resource: grant, conditions };
     this.byName.set(name, entry);
     this.byUid.set(uid, entry);

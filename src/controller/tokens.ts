@@ -118,12 +118,6 @@ export class TokenRedeemer {
     this.retry = options.retry ?? { initialMs: 2000, maxMs: 60_000 };
   }
 
-  sync(tokens: AccessToken[], runtime: Map<string, AccessToken>): void {
-    const wanted = new Set(tokens.map((t) => t.metadata.name));
-    for (const name of [...this.states.keys()]) if (!wanted.has(name)) this.remove(name);
-    for (const token of tokens) this.upsert(token, runtime.get(token.metadata.name));
-  }
-
   /** The token was deleted: stop redeeming it, and drop what it yielded if that was not saved. */
   remove(name: string): void {
     const state = this.states.get(name);
@@ -137,11 +131,10 @@ export class TokenRedeemer {
   }
 
   /**
-   * Starts redeeming a new token, or takes note of a changed one. `saved` is the token as last
-   * stored with its status (by default the token itself): a token whose status says redeemed,
-   * or whose Links exist, is not redeemed again.
+   * Starts redeeming a new token, or takes note of a changed one. A token whose stored status
+   * says redeemed, or whose Links exist, is not redeemed again.
    */
-  upsert(token: AccessToken, saved: AccessToken | undefined = token): void {
+  upsert(token: AccessToken): void {
     const name = token.metadata.name;
     const hash = specHash(token);
     let state = this.states.get(name);
@@ -149,18 +142,18 @@ export class TokenRedeemer {
     if (!state || (state.specHash !== hash && !state.redeemed && !state.received)) {
       if (state?.retry) clearTimeout(state.retry);
       const links = this.deps.linksCreatedBy(name);
-      const redeemed = saved?.status?.redeemed === true || links.length > 0;
+      const redeemed = token.status?.redeemed === true || links.length > 0;
       state = {
         specHash: hash,
         redeemed,
-        conditions: saved?.status?.redeemed === true ? (saved.status.conditions ?? []) : [],
+        conditions: token.status?.redeemed === true ? (token.status.conditions ?? []) : [],
         inFlight: false,
         backoff: new Backoff(this.retry),
         token,
       };
       this.states.set(name, state);
       const journaled = this.deps.pendingCredentials(name);
-      if (redeemed && saved?.status?.redeemed !== true) {
+      if (redeemed && token.status?.redeemed !== true) {
         // The Links were written but the status was not (the site stopped in between).
         log.info(`token ${name} was redeemed already (link ${links.join(", ")}); not redeeming it again`);
         this.setCondition(state, ready());

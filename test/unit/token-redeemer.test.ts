@@ -119,7 +119,7 @@ describe("durable redemption", () => {
     const site = new FakeSite();
     site.saveFailuresLeft = 2;
     const redeemer = redeemerFor(site);
-    redeemer.sync([accessToken("g-save")], new Map());
+    redeemer.upsert(accessToken("g-save"));
 
     await eventually("the token to be redeemed", () => redeemer.status("west-token")?.redeemed === true, 10_000, 10);
     assert.equal(site.saves, 3, "two failed writes, then one that worked");
@@ -145,13 +145,13 @@ describe("durable redemption", () => {
     const grant = ledger.add({ uid: "g-restart", allowed: 1 });
     const site = new FakeSite();
     const first = redeemerFor(site);
-    first.sync([accessToken("g-restart")], new Map());
+    first.upsert(accessToken("g-restart"));
     await eventually("the token to be redeemed", () => first.status("west-token")?.redeemed === true, 10_000, 10);
     first.stop();
 
     // The site stopped after writing the Links and before writing the token's status.
     const restarted = redeemerFor(site);
-    restarted.sync([accessToken("g-restart")], new Map());
+    restarted.upsert(accessToken("g-restart"));
     assert.equal(restarted.status("west-token")?.redeemed, true);
     assert.equal(restarted.status("west-token")?.status, "Ready");
     assert.equal(ledger.issued.length, 1, "no second request to the grant server");
@@ -163,7 +163,7 @@ describe("durable redemption", () => {
     const grant = ledger.add({ uid: "g-journal", allowed: 1 });
     const site = new FakeSite();
     const first = redeemerFor(site);
-    first.sync([accessToken("g-journal")], new Map());
+    first.upsert(accessToken("g-journal"));
     await eventually("the token to be redeemed", () => first.status("west-token")?.redeemed === true, 10_000, 10);
     first.stop();
 
@@ -175,7 +175,7 @@ describe("durable redemption", () => {
     const savesBefore = site.saves;
 
     const restarted = redeemerFor(site);
-    restarted.sync([accessToken("g-journal")], new Map());
+    restarted.upsert(accessToken("g-journal"));
     await eventually("the journaled credentials to be written", () => restarted.status("west-token")?.redeemed === true, 10_000, 10);
     assert.deepEqual(site.input.get("Link/west-token"), links[0], "the Link is back, as it was received");
     assert.equal(site.saves, savesBefore + 1);
@@ -192,10 +192,10 @@ describe("waiting for a site", () => {
     let active = false;
     site.context = () => (active ? { siteId: "site-east", siteName: "east" } : undefined);
     const redeemer = redeemerFor(site);
-    redeemer.sync([accessToken("g-later")], new Map());
+    redeemer.upsert(accessToken("g-later"));
     assert.equal(redeemer.status("west-token")?.message, "No active site in this namespace");
     active = true;
-    redeemer.sync([accessToken("g-later")], new Map());
+    redeemer.upsert(accessToken("g-later"));
     await eventually("the token to be redeemed", () => redeemer.status("west-token")?.redeemed === true, 10_000, 10);
     assert.equal(grant.made, 1);
   });
@@ -217,7 +217,7 @@ describe("resources the token did not create", () => {
     const mine = existingLink("west-token");
     site.input.set("Link/west-token", mine);
     const redeemer = redeemerFor(site);
-    redeemer.sync([accessToken("g-taken")], new Map());
+    redeemer.upsert(accessToken("g-taken"));
     assert.equal(redeemer.status("west-token")?.status, "Error");
     assert.equal(redeemer.status("west-token")?.message, `A Link named "west-token" already exists in this namespace; rename the token (metadata.name) or delete that Link`);
     assert.equal(grant.made, 0);
@@ -232,7 +232,7 @@ describe("resources the token did not create", () => {
       site.input.set("Link/west-token", mine);
     };
     const redeemer = redeemerFor(site);
-    redeemer.sync([accessToken("g-race")], new Map());
+    redeemer.upsert(accessToken("g-race"));
     await eventually("the token to fail", () => redeemer.status("west-token")?.status === "Error", 10_000, 10);
     assert.match(redeemer.status("west-token")?.message ?? "", /^A Link named "west-token" already exists in this namespace/);
     assert.equal(site.input.get("Link/west-token"), mine, "the user's Link is untouched");
