@@ -26,6 +26,11 @@ export function expirationWindowMs(grant: AccessGrant): number {
   return text === undefined ? DEFAULT_EXPIRATION_WINDOW_MS : (parseDuration(text) ?? DEFAULT_EXPIRATION_WINDOW_MS);
 }
 
+/** The Secret a Link takes its TLS credentials from: `spec.tlsCredentials`, else the Link's own name. */
+export function linkSecretName(link: Link): string {
+  return link.spec.tlsCredentials || link.metadata.name;
+}
+
 /** Link cost as the router uses it: values below 1 count as 1. */
 export function linkCost(link: Link): number {
   return Math.max(1, link.spec.cost ?? DEFAULT_LINK_COST);

@@ -5,6 +5,11 @@ import { NAMESPACE_PATTERN, resourceNameProblem, type Kind } from "./schemas.js"
 
 export const DEFAULT_NAMESPACE = "default";
 
+/** `-n <ns>` as it must be typed in a command a message suggests, or "" for the default namespace. */
+export function namespaceFlag(namespace: string): string {
+  return namespace === DEFAULT_NAMESPACE ? "" : ` -n ${namespace}`;
+}
+
 /** The short names of the original's CRDs: what `kubectl get` and `skupper get` accept. */
 export const SHORT_NAMES: Readonly<Record<Kind, readonly string[]>> = {
   Site: ["st"],

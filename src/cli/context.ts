@@ -3,7 +3,7 @@
  * the CLI that names a platform implementation.
  */
 import type { Command } from "commander";
-import { DEFAULT_NAMESPACE, validateNamespace } from "../api/names.js";
+import { DEFAULT_NAMESPACE, namespaceFlag, validateNamespace } from "../api/names.js";
 import { InvalidInputError, SkupperError } from "../common/errors.js";
 import { openLocalPlatform } from "../platform/local/index.js";
 import type { Platform, PlatformName } from "../platform/types.js";
@@ -34,7 +34,7 @@ export function contextOf(command: Command): CliContext {
   const namespace = validateNamespace(options.namespace ?? DEFAULT_NAMESPACE);
   return {
     namespace,
-    nsFlag: namespace === DEFAULT_NAMESPACE ? "" : ` -n ${namespace}`,
+    nsFlag: namespaceFlag(namespace),
     platformName,
     platform: openLocalPlatform({ namespace }),
   };

@@ -9,6 +9,7 @@ import {
   DEFAULT_LINK_COST,
   failed,
   linkAccessEnabled,
+  namespaceFlag,
   resourceKey,
   setCondition,
   type Kind,
@@ -134,7 +135,7 @@ export class SiteController implements SiteRequestHandler {
 
   async generateLink(request: LinkBundleRequest): Promise<{ link: Link; secret: Secret }> {
     const { site, plan, siteCa, siteId } = this.active;
-    const nsFlag = this.host.namespace === "default" ? "" : ` -n ${this.host.namespace}`;
+    const nsFlag = namespaceFlag(this.host.namespace);
     if (!site) throw new SkupperError("ERR_NO_SITE", `There is no site in namespace "${this.host.namespace}". Create one with "skupper${nsFlag} site create <name>".`);
     if (!linkAccessEnabled(site)) {
       throw new SkupperError("ERR_LINK_ACCESS", 'A link cannot be generated because link access is not enabled. Use "skupper site update --enable-link-access" to enable it.');

@@ -5,6 +5,7 @@ import {
   ROUTER_GROUP,
   failed,
   linkCost,
+  linkSecretName,
   pending,
   ready,
   requiredConditions,
@@ -87,7 +88,7 @@ export function planLinks(links: Link[], secrets: Map<string, Secret>): LinkPlan
   const problems = new Map<string, string>();
   for (const link of links) {
     const name = link.metadata.name;
-    const secretName = link.spec.tlsCredentials || name;
+    const secretName = linkSecretName(link);
     const secret = secrets.get(secretName);
     if (!secret) {
       problems.set(name, `TLS credentials secret "${secretName}" not found`);

@@ -5,6 +5,7 @@ import {
   DEFAULT_LINK_COST,
   isValidResourceName,
   linkAccessEnabled,
+  linkSecretName,
   toYamlDocuments,
   type Link,
   type Secret,
@@ -153,10 +154,10 @@ export function linkCommand(): Command {
         throw new NotFoundError(`There is no link resource in the namespace with the name "${name}"`);
       }
       await ctx.platform.resources.delete("Link", name);
-      const secretName = existing.spec.tlsCredentials || name;
+      const secretName = linkSecretName(existing);
       // Other links (not this one, which may still be listed while it is being deleted) using the Secret.
       const others = (await listCurrent(ctx, "Link")).filter(
-        (l) => l.metadata.name !== name && (l.spec.tlsCredentials || l.metadata.name) === secretName,
+        (l) => l.metadata.name !== name && linkSecretName(l) === secretName,
       );
       // Names from inside a (possibly hand-written) Link: only valid ones are looked up.
       if (others.length === 0 && isValidResourceName(secretName)) await ctx.platform.resources.delete("Secret", secretName);

@@ -4,7 +4,7 @@
  * one set (the router changes only what differs), and given its status from the router's.
  * Secret: a change reaches the Links that use it.
  */
-import type { Kind, Link, ResourceByKind } from "../../api/index.js";
+import { linkSecretName, type Kind, type ResourceByKind } from "../../api/index.js";
 import type { DataPlane, RouterStatus } from "../../router/index.js";
 import { finishIfDeleted, NO_ACTIVE_SITE, step, type ControllerContext, type Reconciler } from "../context.js";
 import { linkStatus, planLinks } from "../links.js";
@@ -116,11 +116,6 @@ export function connectorReconciler(ctx: ControllerContext): BindingReconciler<"
   });
 }
 
-/** The name of the Secret a Link takes its credentials from. */
-export function secretOf(link: Link): string {
-  return link.spec.tlsCredentials || link.metadata.name;
-}
-
 export class SecretReconciler implements Reconciler {
   readonly kind: Kind = "Secret";
 
@@ -128,7 +123,7 @@ export class SecretReconciler implements Reconciler {
 
   async reconcile(name: string): Promise<ReconcileResult> {
     const { ctx } = this;
-    for (const link of ctx.cache.list("Link")) if (secretOf(link) === name) ctx.enqueue("Link", link.metadata.name);
+    for (const link of ctx.cache.list("Link")) if (linkSecretName(link) === name) ctx.enqueue("Link", link.metadata.name);
     await finishIfDeleted(ctx, "Secret", name);
   }
 }

@@ -4,7 +4,7 @@ import { closeSync, openSync, promises as fs } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { SiteNotRunningError, SkupperError } from "../../common/errors.js";
 import { removeIfExists } from "../../common/files.js";
-import { DEFAULT_NAMESPACE } from "../../api/names.js";
+import { namespaceFlag } from "../../api/names.js";
 import type { SiteRunner, SiteRunnerStatus } from "../types.js";
 import { DIR_MODE, FILE_MODE } from "./files.js";
 import type { SitePaths } from "./paths.js";
@@ -93,7 +93,7 @@ export async function requireSiteProcess(paths: SitePaths): Promise<number> {
 
 /** The error for anything that needs the site process of `namespace` while it does not run. */
 export function siteNotRunning(namespace: string): SiteNotRunningError {
-  const ns = namespace === DEFAULT_NAMESPACE ? "" : ` -n ${namespace}`;
+  const ns = namespaceFlag(namespace);
   return new SiteNotRunningError(`The site process of namespace "${namespace}" is not running. Start it with "skupper${ns} system start".`);
 }
 
