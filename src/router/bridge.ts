@@ -223,10 +223,10 @@ export class SocketBridge extends StreamEndpoint implements Flushable, LinkWaite
       this.owner.bridgeClosed(this);
       return;
     }
-    // Both directions ended cleanly, but what the socket sent last is still waiting for window
-    // (its FIN goes after it): not an abort. sendPending sends the rest and the FIN, and
-    // finishIfDone then sees the closed socket.
-    if (this.readEnded && this.gotFin && this.pending) return;
+    // Both directions ended cleanly (what the socket sent last may still wait for window, its
+    // FIN after it): not an abort. sendPending sends the rest and the FIN, and finishIfDone then
+    // sees the closed socket.
+    if (this.readEnded && this.gotFin) return;
     this.abort(ResetCode.Cancelled, "the local connection closed");
   }
 
