@@ -21,10 +21,13 @@ export { SiteSetting } from "../api/index.js";
 export interface AccessPlan {
   /** Hosts remote sites may use, most preferred first. */
   hosts: string[];
+  /** Whether no host was configured, so `hosts` are this machine's addresses. */
+  hostsDetected: boolean;
+  /** Ports remote sites dial: the bound ones, unless the platform maps them (a NodePort). */
   linkPort: number;
   grantServerPort: number;
-  /** Local address to bind; undefined = all interfaces. */
-  bindHost?: string;
+  /** What the site process listens on; host undefined = all interfaces. */
+  bind: { linkPort: number; grantServerPort: number; host?: string };
   /** Name of the RouterAccess the plan came from (explicit or implicit). */
   routerAccess: string;
   /** Problems with the configuration, one sentence each. */
@@ -62,8 +65,10 @@ export function planAccess(site: Site, routerAccesses: RouterAccess[]): AccessPl
     problems.push(`the link port and the grant server port are both ${linkPort}; they must differ`);
   }
   hosts = uniqueHosts(hosts.filter((h) => !isWildcard(h)));
-  if (hosts.length === 0) hosts = detectHosts();
-  return { hosts, linkPort, grantServerPort, ...(bindHost ? { bindHost } : {}), routerAccess, problems };
+  const hostsDetected = hosts.length === 0;
+  if (hostsDetected) hosts = detectHosts();
+  const bind = { linkPort, grantServerPort, ...(bindHost ? { host: bindHost } : {}) };
+  return { hosts, hostsDetected, linkPort, grantServerPort, bind, routerAccess, problems };
 }
 
 /** Non-loopback IPv4 addresses, then the hostname, then IPv6 (not link-local) addresses. */

@@ -2,7 +2,7 @@
 import type { Kind, Site } from "../api/index.js";
 import type { Credentials } from "../certs/index.js";
 import type { GrantLedger } from "../grants/index.js";
-import type { CredentialStore, ResourceStore, SiteState } from "../platform/index.js";
+import type { CredentialStore, ResourceStore, SiteNetwork, SiteState } from "../platform/index.js";
 import type { DataPlane, DataPlaneFactory } from "../router/index.js";
 import type { AccessPlan } from "./access.js";
 import type { ResourceCache } from "./cache.js";
@@ -44,6 +44,8 @@ export interface ControllerContext {
   readonly store: ResourceStore;
   readonly credentials: CredentialStore;
   readonly state: SiteState;
+  /** How the platform exposes the site (Services on Kubernetes); absent on the local platform. */
+  readonly network: SiteNetwork | undefined;
   readonly cache: ResourceCache;
   readonly status: StatusWriter;
   readonly active: ActiveSite;

@@ -28,6 +28,7 @@ import { AccessGrantReconciler } from "./reconcilers/access-grants.js";
 import { AccessTokenReconciler } from "./reconcilers/access-tokens.js";
 import { connectorReconciler, linkReconciler, listenerReconciler, SecretReconciler, type BindingReconciler } from "./reconcilers/bindings.js";
 import { GRANT_SERVER, networkStatus, RouterAccessReconciler, SITE_CA, SITE_SERVER, SiteReconciler } from "./reconcilers/site.js";
+import { SelectorBackends } from "./selector-backends.js";
 import { StatusWriter } from "./status-writer.js";
 import { WorkQueue, type ReconcileResult, type WorkQueueOptions } from "./work-queue.js";
 
@@ -44,7 +45,7 @@ export interface ControllerOptions {
 }
 
 /** The part of a site host the controller uses. */
-export type ControllerHost = Pick<SiteHost, "namespace" | "resources" | "credentials" | "state">;
+export type ControllerHost = Pick<SiteHost, "namespace" | "resources" | "credentials" | "state" | "network">;
 
 export class SiteController implements SiteRequestHandler {
   private readonly ctx: ControllerContext;
@@ -55,6 +56,7 @@ export class SiteController implements SiteRequestHandler {
   private readonly grants: AccessGrantReconciler;
   private readonly bindings: Array<BindingReconciler<"Link" | "Listener" | "Connector">>;
   private readonly grantServer: GrantServerPort;
+  private readonly backends: SelectorBackends | undefined;
   private readonly pending = new Map<string, PendingCredentials>();
   private readonly active: ActiveSite = { siteId: "", linkAccess: false };
   /** Router status last seen, per resource it concerns, to reconcile only what changed. */
@@ -79,6 +81,7 @@ export class SiteController implements SiteRequestHandler {
       store: host.resources,
       credentials: host.credentials,
       state: host.state,
+      network: host.network,
       cache,
       status: new StatusWriter(host.resources, cache),
       active: this.active,
@@ -92,7 +95,12 @@ export class SiteController implements SiteRequestHandler {
     this.grantServer = (options.createGrantServer ?? ((ledger) => new GrantServer(ledger)))(this.grants.book);
     this.site = new SiteReconciler(this.ctx, this.grantServer, options.backoff);
     this.tokens = new AccessTokenReconciler(this.ctx, this.pending);
-    this.bindings = [linkReconciler(this.ctx), listenerReconciler(this.ctx), connectorReconciler(this.ctx)];
+    if (host.network) {
+      this.backends = new SelectorBackends(host.network, (selector) => {
+        for (const connector of cache.list("Connector")) if (connector.spec.selector === selector) this.ctx.enqueue("Connector", connector.metadata.name);
+      });
+    }
+    this.bindings = [linkReconciler(this.ctx), listenerReconciler(this.ctx), connectorReconciler(this.ctx, this.backends)];
     for (const reconciler of [this.site, new RouterAccessReconciler(this.ctx), this.grants, this.tokens, ...this.bindings, new SecretReconciler(this.ctx)]) {
       this.reconcilers.set(reconciler.kind, reconciler);
     }
@@ -117,6 +125,8 @@ export class SiteController implements SiteRequestHandler {
     await this.events;
     await this.queue.idle();
     await this.site.stop();
+    this.backends?.close();
+    await this.host.network?.close();
     await this.ctx.status.idle();
   }
 

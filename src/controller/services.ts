@@ -20,21 +20,40 @@ export interface ServicePlan<C> {
   problems: Map<string, string>;
 }
 
-export function planListeners(listeners: Listener[]): ServicePlan<ListenerConfig> {
+/** Why the router cannot serve this listener at all, if so. */
+export function unsupportedListener(listener: Listener): string | undefined {
+  const { type, tlsCredentials } = listener.spec;
+  if (type && type !== "tcp") return `listener type "${type}" is not supported (only tcp)`;
+  if (tlsCredentials) return `TLS between clients and the listener (tlsCredentials) is not supported yet`;
+  return undefined;
+}
+
+/** Where a listener listens, or why it cannot, as its platform published it. */
+export type ListenerPlacement = { host: string; port: number } | { problem: string };
+
+/**
+ * Listeners to router configuration. Without `placements` each listens on its `spec.host` and
+ * `spec.port`; with them (Kubernetes: a Service in front of the site's pods), where its platform
+ * placed it.
+ */
+export function planListeners(listeners: Listener[], placements?: Map<string, ListenerPlacement>): ServicePlan<ListenerConfig> {
   const configs: ListenerConfig[] = [];
   const problems = new Map<string, string>();
   const taken = new Map<string, string>();
   for (const listener of [...listeners].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
     const { name } = listener.metadata;
-    const { host, port, routingKey, type, tlsCredentials } = listener.spec;
-    if (type && type !== "tcp") {
-      problems.set(name, `listener type "${type}" is not supported (only tcp)`);
+    const { routingKey } = listener.spec;
+    const unsupported = unsupportedListener(listener);
+    if (unsupported) {
+      problems.set(name, unsupported);
       continue;
     }
-    if (tlsCredentials) {
-      problems.set(name, `TLS between clients and the listener (tlsCredentials) is not supported yet`);
+    const placement: ListenerPlacement = placements?.get(name) ?? { host: listener.spec.host, port: listener.spec.port };
+    if ("problem" in placement) {
+      problems.set(name, placement.problem);
       continue;
     }
+    const { host, port } = placement;
     const where = `${host}:${port}`;
     const other = taken.get(where);
     if (other) {
@@ -47,19 +66,39 @@ export function planListeners(listeners: Listener[]): ServicePlan<ListenerConfig
   return { configs, problems };
 }
 
-export function planConnectors(connectors: Connector[]): ServicePlan<ConnectorConfig> {
+/** The backends a connector's selector chooses now, or why there are none. */
+export type SelectorTargets = (connector: Connector) => string[] | { problem: string };
+
+/** Separates a connector's name from a backend address in the router's name for it. */
+export const BACKEND_SEPARATOR = "@";
+
+/**
+ * Connectors to router configuration. A connector with a selector (where the platform can
+ * choose backends) becomes one router connector per backend, named `<name>@<address>`; the
+ * router balances between them as between any connectors of one routing key.
+ */
+export function planConnectors(connectors: Connector[], selectorTargets?: SelectorTargets): ServicePlan<ConnectorConfig> {
   const configs: ConnectorConfig[] = [];
   const problems = new Map<string, string>();
   for (const connector of connectors) {
     const { name } = connector.metadata;
     const { host, port, routingKey, type, selector, tlsCredentials } = connector.spec;
     if (type && type !== "tcp") problems.set(name, `connector type "${type}" is not supported (only tcp)`);
-    else if (selector && !host) problems.set(name, `selectors are not supported on this platform; set spec.host`);
-    else if (!host) problems.set(name, "Connector must define a non-empty spec.host");
     else if (tlsCredentials) problems.set(name, "TLS between the connector and its backend (tlsCredentials) is not supported yet");
-    else configs.push({ name, host, port, routingKey });
+    else if (host) configs.push({ name, host, port, routingKey });
+    else if (selector && !selectorTargets) problems.set(name, `selectors are not supported on this platform; set spec.host`);
+    else if (selector && selectorTargets) {
+      const targets = selectorTargets(connector);
+      if (!Array.isArray(targets)) problems.set(name, targets.problem);
+      else for (const address of targets) configs.push({ name: `${name}${BACKEND_SEPARATOR}${address}`, host: address, port, routingKey });
+    } else problems.set(name, selectorTargets ? "Connector must define a non-empty spec.host or spec.selector" : "Connector must define a non-empty spec.host");
   }
   return { configs, problems };
+}
+
+/** The router's connector for this resource (for a selector, any one of its backends). */
+export function routerConnectorOf<C extends { name: string }>(connectors: C[], name: string): C | undefined {
+  return connectors.find((c) => c.name === name || c.name.startsWith(`${name}${BACKEND_SEPARATOR}`));
 }
 
 export function listenerStatus(previous: Condition[] | undefined, problem: string | undefined, router: RouterListener | undefined, now: string): ListenerStatus {

@@ -3,7 +3,7 @@
  * A platform (local files and processes, Kubernetes, a container engine) implements these
  * interfaces; nothing above them knows paths, files or API servers. See docs/platforms.md.
  */
-import type { Kind, Link, NetworkStatus, Resource, ResourceByKind, Secret } from "../api/index.js";
+import type { Kind, Link, Listener, NetworkStatus, Resource, ResourceByKind, Secret, Site } from "../api/index.js";
 import type { Credentials } from "../certs/index.js";
 
 // ---- resources ----
@@ -125,6 +125,58 @@ export interface SiteRequestHandler {
   revokeAccess(): Promise<void>;
 }
 
+// ---- how the site is reached, and reaches services, on its platform ----
+
+/** Where remote sites reach the site's link and grant servers, as the platform exposes them. */
+export type LinkAccessExposure =
+  | { hosts: string[]; linkPort: number; grantServerPort: number }
+  /** Not reachable yet (a load balancer without an address): why, and when to look again. */
+  | { pending: string; retryAfterMs: number };
+
+/** The ports the site process listens on for link access. */
+export interface LinkAccessPorts {
+  linkPort: number;
+  grantServerPort: number;
+}
+
+/** A listener as the platform publishes it: the port the site process binds, and any problem. */
+export interface PublishedListener {
+  /** Address and port the site process listens on for this listener. */
+  host: string;
+  port: number;
+}
+
+/** Pods (or other backends) chosen by a connector's selector, followed as they change. */
+export interface SelectorWatch {
+  /** Addresses of the backends now: ready ones, or every running one with `includeNotReady`. */
+  addresses(includeNotReady: boolean): string[];
+  /** Why no address can be known (the selector is invalid, the list was refused), if so. */
+  readonly problem: string | undefined;
+  close(): void;
+}
+
+/**
+ * What a platform changes in how a site is reached and how it reaches services. Without it
+ * (the local platform) a site binds its link and grant servers and its listeners on the host and
+ * advertises the host's addresses. On Kubernetes, remote sites reach the site through a
+ * Service, a listener is a Service in front of the site's pods, and a connector may choose pods.
+ */
+export interface SiteNetwork {
+  /** Exposes link access (a Service of the type `site.spec.linkAccess` asks for); says where it is reached. */
+  exposeLinkAccess(site: Site, ports: LinkAccessPorts): Promise<LinkAccessExposure>;
+  /** Removes what exposeLinkAccess made (link access turned off, no site). */
+  withdrawLinkAccess(): Promise<void>;
+  /**
+   * Makes every listener reachable (one Service each) and removes what belongs to listeners no
+   * longer given; returns, per listener name, where to listen, or a problem sentence.
+   */
+  publishListeners(site: Site, listeners: Listener[]): Promise<Map<string, PublishedListener | { problem: string }>>;
+  /** Follows the backends a selector chooses; `onChange` is called when they may have changed. */
+  watchSelector(selector: string, onChange: () => void): SelectorWatch;
+  /** Ends every watch. */
+  close(): Promise<void>;
+}
+
 // ---- running the site ----
 
 export interface SiteRunnerStatus {
@@ -174,6 +226,8 @@ export interface SiteHost {
   readonly resources: ResourceStore;
   readonly credentials: CredentialStore;
   readonly state: SiteState;
+  /** How the platform exposes the site and chooses backends; absent on the local platform. */
+  readonly network?: SiteNetwork;
   /** Serves client requests (e.g. on a local socket) until the returned function is called. */
   serveRequests(handler: SiteRequestHandler): Promise<() => Promise<void>>;
 }

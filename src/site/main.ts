@@ -1,12 +1,14 @@
 /**
- * The site process: one per namespace, running in the background. It owns `runtime/`: the site
- * CA and certificates, the router (links, listeners, connectors), the grant server and status.
- * Everything it does goes through the local platform's SiteHost (src/platform/local).
+ * The site process: one per namespace. On the local platform (the default) it runs in the
+ * background and owns `runtime/`: the site CA and certificates, the router (links, listeners,
+ * connectors), the grant server and status. With `--platform kubernetes` it runs in the site's
+ * pod (or, for development, anywhere with a kubeconfig) on the namespace's API objects.
  */
 import { parseArgs } from "node:util";
 import { removeStaleTempFiles } from "../common/files.js";
 import { logger } from "../common/log.js";
 import { version } from "../common/version.js";
+import { openKubernetesSiteHost } from "../platform/kubernetes/index.js";
 import { acquirePidFile, AlreadyRunningError, DEFAULT_NAMESPACE, openLocalSiteHost, releasePidFile, skupperHome } from "../platform/local/index.js";
 import { runSite } from "./run.js";
 
@@ -14,9 +16,17 @@ const log = logger("site");
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { home: { type: "string" }, namespace: { type: "string" } },
+    options: {
+      platform: { type: "string", default: "linux" },
+      home: { type: "string" },
+      namespace: { type: "string" },
+      kubeconfig: { type: "string" },
+      context: { type: "string" },
+    },
     strict: true,
   });
+  if (values.platform === "kubernetes") return runOnKubernetes(values);
+  if (values.platform !== "linux") throw new Error(`the site process runs on the linux or kubernetes platform, not "${values.platform}"`);
   const host = openLocalSiteHost({ home: values.home ?? skupperHome(), namespace: values.namespace ?? DEFAULT_NAMESPACE });
   const { paths } = host;
   await host.prepare();
@@ -63,6 +73,34 @@ async function main(): Promise<void> {
     await releasePidFile(paths.pidFile);
     throw err;
   }
+  log.info("site process ready");
+}
+
+/** In the site's pod: no pid file or runtime directory; the Deployment keeps one pod running. */
+async function runOnKubernetes(values: { namespace?: string; kubeconfig?: string; context?: string }): Promise<void> {
+  const host = openKubernetesSiteHost({
+    ...(values.namespace ? { namespace: values.namespace } : {}),
+    ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
+    ...(values.context ? { context: values.context } : {}),
+  });
+  let site: { stop(): Promise<void> } | undefined;
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info(`stopping (${signal})`);
+    const force = setTimeout(() => process.exit(1), 5000);
+    force.unref();
+    try {
+      await site?.stop();
+    } finally {
+      process.exit(0);
+    }
+  };
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+  log.info(`site process ${process.pid} starting for Kubernetes namespace "${host.namespace}" (version ${version()})`);
+  site = await runSite(host, { version: version() });
   log.info("site process ready");
 }
 

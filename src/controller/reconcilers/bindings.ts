@@ -8,7 +8,8 @@ import { linkSecretName, type Kind, type ResourceByKind } from "../../api/index.
 import type { DataPlane, RouterStatus } from "../../router/index.js";
 import { finishIfDeleted, NO_ACTIVE_SITE, step, type ControllerContext, type Reconciler } from "../context.js";
 import { linkStatus, planLinks } from "../links.js";
-import { connectorStatus, listenerStatus, planConnectors, planListeners } from "../services.js";
+import type { SelectorBackends } from "../selector-backends.js";
+import { connectorStatus, listenerStatus, planConnectors, planListeners, routerConnectorOf, unsupportedListener } from "../services.js";
 import type { ReconcileResult } from "../work-queue.js";
 
 type BindingKind = "Link" | "Listener" | "Connector";
@@ -22,7 +23,9 @@ interface BindingRules<K extends BindingKind> {
   kind: K;
   activity: string;
   noSite: string;
-  plan(ctx: ControllerContext): Plan;
+  plan(ctx: ControllerContext): Plan | Promise<Plan>;
+  /** What besides the cache a plan depends on (the backends of selectors); a change re-plans. */
+  inputs?(): string;
   apply(router: DataPlane, configs: Plan["configs"]): void;
   status(resource: ResourceByKind[K], problem: string | undefined, router: RouterStatus | undefined, now: string): NonNullable<ResourceByKind[K]["status"]>;
 }
@@ -33,8 +36,8 @@ export class BindingReconciler<K extends BindingKind> implements Reconciler {
   private appliedTo: DataPlane | undefined;
   private applied = "";
   private problems = new Map<string, string>();
-  /** The last plan and the cache version it was made from: a burst of keys plans once. */
-  private plan: { version: number; plan: Plan; configs: string } | undefined;
+  /** The last plan and the inputs it was made from: a burst of keys plans once. */
+  private plan: { inputs: string; plan: Plan; configs: string } | undefined;
 
   constructor(
     private readonly ctx: ControllerContext,
@@ -47,9 +50,10 @@ export class BindingReconciler<K extends BindingKind> implements Reconciler {
     const { ctx, rules } = this;
     const router = ctx.active.router;
     if (router) {
-      if (this.plan?.version !== ctx.cache.version) {
-        const plan = rules.plan(ctx);
-        this.plan = { version: ctx.cache.version, plan, configs: JSON.stringify(plan.configs) };
+      const inputs = `${ctx.cache.version}/${rules.inputs?.() ?? ""}`;
+      if (this.plan?.inputs !== inputs) {
+        const plan = await rules.plan(ctx);
+        this.plan = { inputs, plan, configs: JSON.stringify(plan.configs) };
       }
       const { plan, configs } = this.plan;
       // Others whose problem changed with this one (two Listeners on one port) get a look too.
@@ -97,22 +101,33 @@ export function listenerReconciler(ctx: ControllerContext): BindingReconciler<"L
     kind: "Listener",
     activity: "configuring listeners",
     noSite: NO_ACTIVE_SITE,
-    plan: (c) => planListeners(c.cache.list("Listener")),
+    plan: async (c) => {
+      const listeners = c.cache.list("Listener");
+      const site = c.active.site;
+      if (!c.network || !site) return planListeners(listeners);
+      // On Kubernetes a listener is a Service in front of the site's pods: it listens where that says.
+      const placements = await step("publishing listeners", () => c.network!.publishListeners(site, listeners.filter((l) => !unsupportedListener(l))));
+      return planListeners(listeners, placements);
+    },
     apply: (router, configs) => router.setListeners(configs as ReturnType<typeof planListeners>["configs"]),
     status: (listener, problem, router, now) =>
       listenerStatus(listener.status?.conditions, problem, router?.listeners.find((l) => l.name === listener.metadata.name), now),
   });
 }
 
-export function connectorReconciler(ctx: ControllerContext): BindingReconciler<"Connector"> {
+export function connectorReconciler(ctx: ControllerContext, backends?: SelectorBackends): BindingReconciler<"Connector"> {
   return new BindingReconciler(ctx, {
     kind: "Connector",
     activity: "configuring connectors",
     noSite: NO_ACTIVE_SITE,
-    plan: (c) => planConnectors(c.cache.list("Connector")),
+    plan: (c) => {
+      const connectors = c.cache.list("Connector");
+      return planConnectors(connectors, backends?.targetsFor(connectors));
+    },
+    inputs: () => String(backends?.version ?? 0),
     apply: (router, configs) => router.setConnectors(configs as ReturnType<typeof planConnectors>["configs"]),
     status: (connector, problem, router, now) =>
-      connectorStatus(connector.status?.conditions, problem, router?.connectors.find((c) => c.name === connector.metadata.name), now),
+      connectorStatus(connector.status?.conditions, problem, router && routerConnectorOf(router.connectors, connector.metadata.name), now),
   });
 }
 

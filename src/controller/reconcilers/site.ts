@@ -12,6 +12,7 @@ import {
   requiredConditions,
   ROUTER_GROUP,
   setCondition,
+  SiteSetting,
   withAggregate,
   type NetworkStatus,
   type RouterAccess,
@@ -19,11 +20,11 @@ import {
   type Site,
   type SiteStatus,
 } from "../../api/index.js";
-import { ensureCA, ensureLeaf, type CredentialSlot } from "../../certs/index.js";
+import { ensureCA, ensureLeaf, uniqueHosts, type CredentialSlot } from "../../certs/index.js";
 import { Backoff, type BackoffOptions } from "../../common/backoff.js";
 import { logger } from "../../common/log.js";
 import type { CredentialStore } from "../../platform/index.js";
-import { certificateHosts, planAccess } from "../access.js";
+import { certificateHosts, planAccess, type AccessPlan } from "../access.js";
 import { finishIfDeleted, NO_ACTIVE_SITE, NETWORK_STATUS, ROUTER_CHANGED, step, type ControllerContext, type GrantServerPort, type Reconciler } from "../context.js";
 import { siteStatus } from "../site.js";
 import type { ReconcileResult } from "../work-queue.js";
@@ -144,6 +145,7 @@ export class SiteReconciler implements Reconciler {
     this.applied = undefined;
     await router?.close();
     await this.grantServer.close();
+    await ctx.network?.withdrawLinkAccess();
     ctx.enqueueAll(...SITE_DEPENDENTS, "Site");
   }
 
@@ -169,21 +171,22 @@ export class SiteReconciler implements Reconciler {
     ctx.active.resolvedProblem = undefined;
     ctx.active.linkAccess = false;
     if (linkAccess && problems.length === 0) {
+      const exposed = await this.expose(site, plan);
       const hosts = certificateHosts(plan);
       const server = (await ensureLeaf(slot(ctx.credentials, SITE_SERVER), ctx.active.siteCa, { commonName: "skupper-router", hosts, usage: "server", siteId: ctx.active.siteId })).credentials;
       ctx.active.grantCa = (await ensureCA(slot(ctx.credentials, GRANT_CA), "skupper grant server CA")).credentials;
       const grantServerCert = (await ensureLeaf(slot(ctx.credentials, GRANT_SERVER), ctx.active.grantCa, { commonName: "skupper-grant-server", hosts, usage: "server" })).credentials;
       const linkServer = await router.setLinkServer({
-        port: plan.linkPort,
-        ...(plan.bindHost ? { host: plan.bindHost } : {}),
+        port: plan.bind.linkPort,
+        ...(plan.bind.host ? { host: plan.bind.host } : {}),
         credentials: { ca: ctx.active.siteCa.cert, cert: server.cert, key: server.key },
       });
       const unresolved: string[] = [];
       if (linkServer.state === "error") unresolved.push(linkServer.message);
       try {
         await this.grantServer.configure({
-          port: plan.grantServerPort,
-          ...(plan.bindHost ? { host: plan.bindHost } : {}),
+          port: plan.bind.grantServerPort,
+          ...(plan.bind.host ? { host: plan.bind.host } : {}),
           cert: grantServerCert.cert,
           key: grantServerCert.key,
         });
@@ -191,20 +194,41 @@ export class SiteReconciler implements Reconciler {
         const code = (err as NodeJS.ErrnoException).code;
         unresolved.push(
           code === "EADDRINUSE"
-            ? `the grant server port ${plan.grantServerPort} is already in use; choose another one`
-            : `cannot start the grant server on port ${plan.grantServerPort}: ${(err as Error).message}`,
+            ? `the grant server port ${plan.bind.grantServerPort} is already in use; choose another one`
+            : `cannot start the grant server on port ${plan.bind.grantServerPort}: ${(err as Error).message}`,
         );
       }
+      if (exposed !== true) unresolved.push(exposed);
       ctx.active.resolvedProblem = unresolved.length > 0 ? unresolved.join("; ") : undefined;
       ctx.active.linkAccess = unresolved.length === 0;
     } else {
       await router.setLinkServer(undefined);
       await this.grantServer.close();
+      await ctx.network?.withdrawLinkAccess();
       ctx.active.grantCa = await ctx.credentials.load(GRANT_CA);
     }
     this.applied = settings;
     // Grant URLs and RouterAccess endpoints follow the hosts and ports.
     ctx.enqueueAll("AccessGrant", "RouterAccess");
+  }
+
+  /**
+   * On a platform that exposes link access itself (a Kubernetes Service), takes the hosts (unless
+   * configured) and ports remote sites use from it; true, or why it is not reachable yet.
+   */
+  private async expose(site: Site, plan: AccessPlan): Promise<true | string> {
+    const network = this.ctx.network;
+    if (!network) return true;
+    const exposure = await network.exposeLinkAccess(site, { linkPort: plan.bind.linkPort, grantServerPort: plan.bind.grantServerPort });
+    if ("pending" in exposure) return exposure.pending;
+    if (plan.hostsDetected && exposure.hosts.length === 0) {
+      return `no address is known where remote sites reach this site; set the site setting "${SiteSetting.advertisedHosts}"`;
+    }
+    if (plan.hostsDetected) plan.hosts = exposure.hosts;
+    else plan.hosts = uniqueHosts([...plan.hosts, ...exposure.hosts]);
+    plan.linkPort = exposure.linkPort;
+    plan.grantServerPort = exposure.grantServerPort;
+    return true;
   }
 
   private async writeActiveStatus(site: Site): Promise<void> {

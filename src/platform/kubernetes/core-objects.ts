@@ -5,7 +5,7 @@
  * cannot be reached. These objects are not resources a user applies; the resource store still
  * lists the Secrets among a namespace's Secrets, as it lists every Secret there.
  */
-import { CoreV1Api, type KubeConfig, type V1ConfigMap, type V1Secret } from "@kubernetes/client-node";
+import { CoreV1Api, type KubeConfig, type V1ConfigMap, type V1Secret, type V1Service } from "@kubernetes/client-node";
 import { AlreadyExistsError, ConflictError, SkupperError } from "../../common/errors.js";
 import { MISSING, namespaceMissing, translateApiError } from "./api-errors.js";
 
@@ -18,7 +18,8 @@ export const SKUPPER_LABELS: Readonly<Record<string, string>> = { [MANAGED_BY_LA
 /** How often a read-modify-write is tried again after a conflict. */
 export const MAX_CONFLICT_RETRIES = 10;
 
-type CoreResource = "secrets" | "configmaps";
+type CoreResource = "secrets" | "configmaps" | "services";
+const KIND_OF: Record<CoreResource, string> = { secrets: "Secret", configmaps: "ConfigMap", services: "Service" };
 type Verb = "get" | "list" | "create" | "update" | "delete";
 
 /** Typed access to the Secrets and ConfigMaps of one namespace, errors as sentences. */
@@ -73,6 +74,28 @@ export class CoreObjects {
     return (await this.optional("delete", "configmaps", name, () => this.api.deleteNamespacedConfigMap({ name, namespace: this.namespace }).then(() => true))) === true;
   }
 
+  readService(name: string): Promise<V1Service | undefined> {
+    return this.optional("get", "services", name, () => this.api.readNamespacedService({ name, namespace: this.namespace }));
+  }
+
+  createService(body: V1Service): Promise<V1Service> {
+    return this.required("create", "services", body.metadata?.name, () => this.api.createNamespacedService({ namespace: this.namespace, body }));
+  }
+
+  replaceService(body: V1Service): Promise<V1Service | undefined> {
+    const name = body.metadata?.name ?? "";
+    return this.optional("update", "services", name, () => this.api.replaceNamespacedService({ name, namespace: this.namespace, body }));
+  }
+
+  async deleteService(name: string): Promise<boolean> {
+    return (await this.optional("delete", "services", name, () => this.api.deleteNamespacedService({ name, namespace: this.namespace }).then(() => true))) === true;
+  }
+
+  async listServices(labelSelector: string): Promise<V1Service[]> {
+    const list = await this.required("list", "services", undefined, () => this.api.listNamespacedService({ namespace: this.namespace, labelSelector }));
+    return list.items;
+  }
+
   /** A call whose 404 for the object means "there is none". */
   private async optional<T>(verb: Verb, resource: CoreResource, name: string, request: () => Promise<T>): Promise<T | undefined> {
     const result = await this.call(verb, resource, name, request);
@@ -97,7 +120,7 @@ export class CoreObjects {
   }
 
   private translate(err: unknown, verb: Verb, resource: CoreResource, name: string | undefined): SkupperError | typeof MISSING {
-    const kind = resource === "secrets" ? "Secret" : "ConfigMap";
+    const kind = KIND_OF[resource];
     const what = name === undefined ? `${kind}s` : `${kind} "${name}"`;
     return translateApiError(err, {
       config: this.config,

@@ -1,7 +1,8 @@
 /**
  * The Kubernetes platform: resources on an API server (custom resources of skupper.io/v2alpha1
  * and core Secrets), the site's credentials in Secrets and its state in ConfigMaps and Secrets
- * (credentials.ts, state.ts). The runner and the request handler do not exist yet.
+ * (credentials.ts, state.ts), its Services and pods (site-network.ts); the site process's face
+ * is site-host.ts.
  */
 export {
   contextNamespace,
@@ -29,3 +30,6 @@ export {
   SITE_STATE_CONFIGMAP,
   type KubernetesSiteStateOptions,
 } from "./state.js";
+export { openKubernetesSiteHost, type KubernetesSiteHost, type KubernetesSiteHostOptions } from "./site-host.js";
+export { KubernetesSiteNetwork, LISTENER_LABEL, LISTENER_PORT_RANGE, placeListeners, type KubernetesSiteNetworkOptions } from "./site-network.js";
+export * from "./names.js";
