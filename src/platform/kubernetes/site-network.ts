@@ -5,7 +5,7 @@
  * - link access is the Service `skupper-router` in front of the site's pods, of the type
  *   `Site.spec.linkAccess` asks for: `nodeport` a NodePort, `loadbalancer` a LoadBalancer,
  *   anything else that enables it (`default`, `true`) a ClusterIP Service. Remote sites are told
- *   the Service's DNS name and address (ClusterIP), the node's address and node ports
+ *   the Service's address and DNS names (ClusterIP), the node's address and node ports
  *   (NodePort), or the load balancer's address (LoadBalancer);
  * - a Listener is a ClusterIP Service named by its `spec.host`, port `spec.port`, in front of the
  *   site's pods, where the site process listens on a port of its own (the same number when it
@@ -91,7 +91,8 @@ export class KubernetesSiteNetwork implements SiteNetwork {
       return { hosts, linkPort: linkPort.port, grantServerPort: grantPort.port };
     }
     const clusterIp = service.spec?.clusterIP;
-    const hosts = [`${ROUTER_SERVICE}.${this.namespace}`, `${ROUTER_SERVICE}.${this.namespace}.svc`, ...(clusterIp && clusterIp !== "None" ? [clusterIp] : [])];
+    // The address first: it is what tokens carry, and needs no cluster DNS to be dialled.
+    const hosts = [...(clusterIp && clusterIp !== "None" ? [clusterIp] : []), `${ROUTER_SERVICE}.${this.namespace}`, `${ROUTER_SERVICE}.${this.namespace}.svc`];
     return { hosts, linkPort: linkPort.port, grantServerPort: grantPort.port };
   }
 
