@@ -97,6 +97,11 @@ export interface SiteState {
   /** Durable when it resolves. */
   savePendingRedemption(token: string, credentials: PendingCredentials): Promise<void>;
   removePendingRedemption(token: string): Promise<void>;
+  /**
+   * Ties the site's keys and state to its Site, where the platform can (Kubernetes owner
+   * references): deleting the Site then removes them. Absent where they outlive it.
+   */
+  belongTo?(site: Site): Promise<void>;
 }
 
 // ---- requests a client makes of the site process ----

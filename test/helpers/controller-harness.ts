@@ -24,7 +24,7 @@ import { setLogSink } from "../../src/common/log.js";
 import { SiteController, type ControllerOptions, type GrantServerPort } from "../../src/controller/index.js";
 import { GrantServer, type GrantLedger } from "../../src/grants/index.js";
 import { memorySiteHost, type MemorySiteHost } from "../../src/platform/memory/index.js";
-import type { StatusOf } from "../../src/platform/index.js";
+import type { SiteNetwork, StatusOf } from "../../src/platform/index.js";
 import { fakeDataPlaneFactory, type FakeDataPlane } from "./fake-data-plane.js";
 import { tlsSecret as secretFromCa } from "./grant-fixtures.js";
 
@@ -93,9 +93,13 @@ export class Harness {
   private readonly realGrantServer: boolean;
 
   /** `realGrantServer`: the controller runs a real GrantServer (on the port its Site says) instead of the fake. */
-  constructor(options: { namespace?: string; siteId?: string; controller?: Partial<ControllerOptions>; realGrantServer?: boolean } = {}) {
+  constructor(options: { namespace?: string; siteId?: string; controller?: Partial<ControllerOptions>; realGrantServer?: boolean; network?: SiteNetwork } = {}) {
     this.realGrantServer = options.realGrantServer ?? false;
-    this.host = memorySiteHost({ ...(options.namespace ? { namespace: options.namespace } : {}), siteId: options.siteId ?? "00000000-0000-4000-8000-0000000000aa" });
+    this.host = memorySiteHost({
+      ...(options.namespace ? { namespace: options.namespace } : {}),
+      siteId: options.siteId ?? "00000000-0000-4000-8000-0000000000aa",
+      ...(options.network ? { network: options.network } : {}),
+    });
     this.options = options.controller ?? {};
     const store = this.host.resources;
     const updateStatus = store.updateStatus.bind(store);

@@ -77,6 +77,7 @@ export class SiteReconciler implements Reconciler {
     }
     const started = await step("starting the site", () => this.activate(resource));
     await step("configuring link access", () => this.configureAccess(resource));
+    if (ctx.state.belongTo) await step("tying the site's keys and state to it", () => ctx.state.belongTo!(resource));
     // A port that could not be bound is tried again, with backoff, until it can (its user may
     // free it); the servers already listening are left as they are.
     let retry: ReconcileResult = undefined;

@@ -12,8 +12,8 @@
  *   is free and not privileged);
  * - a Connector's `spec.selector` chooses pods of the namespace, followed with a watch.
  *
- * Services carry Skupper's labels and an owner reference (the Site, or the Listener), so
- * deleting the owner removes them.
+ * Services carry Skupper's labels and an owner reference to the Site, so deleting the Site
+ * removes them.
  */
 import { CoreV1Api, makeInformer, type KubeConfig, type V1OwnerReference, type V1Pod, type V1Service, type V1ServicePort } from "@kubernetes/client-node";
 import { isDeepStrictEqual } from "node:util";
@@ -203,7 +203,9 @@ export function listenerService(site: Site, listener: Listener, podPort: number)
     metadata: {
       name: listener.spec.host,
       labels: { ...SKUPPER_LABELS, [LISTENER_LABEL]: listener.metadata.name, "skupper.io/site": site.metadata.name },
-      ownerReferences: ownerReference(listener),
+      // The Site's, not the Listener's: deleting the Site removes everything it made. A deleted
+      // Listener's Service is removed by the next publishListeners.
+      ownerReferences: ownerReference(site),
     },
     spec: { type: "ClusterIP", selector: { ...ROUTER_POD_LABELS }, ports: [{ name: "tcp", port: listener.spec.port, targetPort: podPort as never, protocol: "TCP" }] },
   };

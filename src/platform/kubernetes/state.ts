@@ -16,7 +16,7 @@
  * Every write is durable when its promise resolves: the API server has accepted it.
  */
 import { createHash, randomUUID } from "node:crypto";
-import type { KubeConfig, V1ConfigMap } from "@kubernetes/client-node";
+import type { KubeConfig, V1ConfigMap, V1OwnerReference } from "@kubernetes/client-node";
 import {
   MAX_FILE_BYTES,
   parseDocuments,
@@ -27,12 +27,14 @@ import {
   type Link,
   type NetworkStatus,
   type Secret,
+  type Site,
 } from "../../api/index.js";
 import { AlreadyExistsError, ConflictError, InvalidInputError, SkupperError } from "../../common/errors.js";
 import { logger } from "../../common/log.js";
 import type { PendingCredentials, SiteIdentity, SiteState } from "../types.js";
 import { b64, CoreObjects, fromB64, MAX_CONFLICT_RETRIES, SKUPPER_LABELS } from "./core-objects.js";
-import { contextNamespace } from "./resource-store.js";
+import { CREDENTIALS_LABEL } from "./credentials.js";
+import { contextNamespace, SKUPPER_GROUP, SKUPPER_VERSION } from "./resource-store.js";
 
 const journalLog = logger("tokens");
 
@@ -59,6 +61,8 @@ export class KubernetesSiteState implements SiteState {
   private readonly core: CoreObjects;
   private identityPromise: Promise<SiteIdentity> | undefined;
   private lastNetworkStatus = "";
+  /** Objects already given an owner reference to the Site (kind/name/uid). */
+  private readonly adopted = new Set<string>();
 
   constructor(
     config: KubeConfig,
@@ -183,6 +187,31 @@ export class KubernetesSiteState implements SiteState {
     const problem = resourceNameProblem(token);
     if (problem) throw new InvalidInputError(`access token name ${JSON.stringify(String(token).slice(0, 80))} is not valid: ${problem}`);
     return redemptionSecretName(token);
+  }
+
+  /** Owner references from the site's state ConfigMaps and credential Secrets to the Site. */
+  async belongTo(site: Site): Promise<void> {
+    const uid = site.metadata.uid;
+    if (!uid) return;
+    const owner: V1OwnerReference = { apiVersion: `${SKUPPER_GROUP}/${SKUPPER_VERSION}`, kind: "Site", name: site.metadata.name, uid, blockOwnerDeletion: true };
+    const owned = (o: { metadata?: { ownerReferences?: V1OwnerReference[] } }) => (o.metadata?.ownerReferences ?? []).some((r) => r.uid === uid);
+    const withOwner = <T extends { metadata?: { ownerReferences?: V1OwnerReference[] } }>(o: T): T => ({
+      ...o,
+      metadata: { ...o.metadata, ownerReferences: [...(o.metadata?.ownerReferences ?? []).filter((r) => r.kind !== "Site"), owner] },
+    });
+    for (const name of [SITE_STATE_CONFIGMAP, NETWORK_STATUS_CONFIGMAP]) {
+      const key = `ConfigMap/${name}/${uid}`;
+      if (this.adopted.has(key)) continue;
+      const current = await this.core.readConfigMap(name);
+      if (current && !owned(current)) await this.core.replaceConfigMap(withOwner(current));
+      if (current) this.adopted.add(key);
+    }
+    for (const secret of await this.core.listSecrets(`${CREDENTIALS_LABEL}=true`)) {
+      const key = `Secret/${secret.metadata?.name}/${uid}`;
+      if (this.adopted.has(key)) continue;
+      if (!owned(secret)) await this.core.replaceSecret(withOwner(secret));
+      this.adopted.add(key);
+    }
   }
 
   /** Creates or replaces a ConfigMap's data (last writer wins: only the site writes these). */

@@ -7,3 +7,4 @@ export type { FaultOptions } from "./faults.js";
 export { MemoryResourceStore, type ResourceFaultOptions, type ResourceOperation, type ResourceOperationRecord } from "./resource-store.js";
 export { memorySiteHost, type MemorySiteHost, type MemorySiteHostOptions } from "./site-host.js";
 export { MemorySiteState, type SiteStateOperation } from "./site-state.js";
+export { MemorySiteNetwork } from "./site-network.js";

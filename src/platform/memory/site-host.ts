@@ -1,5 +1,5 @@
 import { DEFAULT_NAMESPACE } from "../../api/names.js";
-import type { PlatformName, SiteHost, SiteRequestHandler } from "../types.js";
+import type { PlatformName, SiteHost, SiteNetwork, SiteRequestHandler } from "../types.js";
 import { MemoryCredentialStore } from "./credential-store.js";
 import { MemoryResourceStore } from "./resource-store.js";
 import { MemorySiteState } from "./site-state.js";
@@ -10,6 +10,8 @@ export interface MemorySiteHostOptions {
   siteId?: string;
   /** The platform it stands in for (default "linux"). */
   name?: PlatformName;
+  /** How the platform exposes the site (as on Kubernetes); default none (as on the local platform). */
+  network?: SiteNetwork;
 }
 
 export interface MemorySiteHost extends SiteHost {
@@ -30,6 +32,7 @@ export function memorySiteHost(options: MemorySiteHostOptions = {}): MemorySiteH
     resources,
     credentials: new MemoryCredentialStore(),
     state: new MemorySiteState(options.siteId),
+    ...(options.network ? { network: options.network } : {}),
     requestHandler: () => handler,
     async serveRequests(served) {
       handler = served;
