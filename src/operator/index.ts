@@ -12,6 +12,7 @@ export {
   deploymentFor,
   deploymentUpdate,
   FOREGROUND_DELETION,
+  isSkuppers,
   NAMESPACE_ENV,
   restrictedSecurityContext,
   roleBindingDrift,

@@ -89,9 +89,12 @@ export function controllingSite(object: { metadata?: { ownerReferences?: V1Owner
   return object?.metadata?.ownerReferences?.find((ref) => ref.controller === true && ref.kind === "Site" && ref.apiVersion.startsWith("skupper.io/"));
 }
 
-/** Whether an object carries the label of the objects Skupper makes. */
-export function isSkuppers(object: { metadata?: { labels?: Record<string, string> } } | undefined): boolean {
-  return object?.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY;
+/**
+ * Whether Skupper made an object: it carries the label of what Skupper makes, or a Site controls
+ * it (someone removed the label: that is drift, to be put back).
+ */
+export function isSkuppers(object: { metadata?: { labels?: Record<string, string>; ownerReferences?: V1OwnerReference[] } } | undefined): boolean {
+  return object?.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY || controllingSite(object) !== undefined;
 }
 
 export function siteObjects(site: SiteObject, options: SiteObjectsOptions): SiteObjects {

@@ -336,6 +336,6 @@ function refuseForeign(type: OwnedType, namespace: string, object: Owned): void 
   // Retried with backoff: deleting the object is no event the controller watches.
   throw new SkupperError(
     "ERR_NOT_SKUPPERS",
-    `${type} "${object.metadata?.name}" in namespace "${namespace}" exists and was not made by Skupper (it lacks the label app.kubernetes.io/managed-by=skupper); delete or rename it so that the site can run`,
+    `${type} "${object.metadata?.name}" in namespace "${namespace}" exists and was not made by Skupper (it has neither the label app.kubernetes.io/managed-by=skupper nor a Site as its owner); delete or rename it so that the site can run`,
   );
 }
