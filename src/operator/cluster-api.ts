@@ -187,7 +187,8 @@ export class ClusterApi {
       return await request();
     } catch (err) {
       const problem = this.translate(err, verb, type, namespace, name);
-      if (problem === MISSING) throw new SkupperError("ERR_KUBERNETES", `The Kubernetes API server found no ${type} "${name}" in namespace "${namespace}" to ${verb}`);
+      // It went away between the read and this write: a race like a conflict, to be looked at again.
+      if (problem === MISSING) throw new ConflictError(`${type} "${name}" in namespace "${namespace}" went away before it could be ${verb === "update" ? "updated" : `${verb}d`}`);
       throw problem;
     }
   }

@@ -314,6 +314,21 @@ describe("the cluster controller, with the bundle's permissions", { skip, timeou
     }
   });
 
+  test("a Site that names its own ServiceAccount runs as that one, and its ServiceAccount and RoleBinding go; without it, they come back", async () => {
+    const patchSite = (spec: Record<string, unknown>) =>
+      kubectl(["-n", SITE_NS, "patch", "sites.skupper.io", "west", "--type=merge", "-p", JSON.stringify({ spec })]);
+    assert.equal((await patchSite({ serviceAccount: "custom-router" })).code, 0);
+    await waitFor("the Deployment to run as custom-router, without skupper-router's ServiceAccount and RoleBinding", async () => {
+      const [serviceAccount, roleBinding, deployment] = await Promise.all([getServiceAccount(SITE_NS), getRoleBinding(SITE_NS), getDeployment(SITE_NS)]);
+      return !serviceAccount && !roleBinding && deployment?.spec?.template.spec?.serviceAccountName === "custom-router";
+    });
+    assert.equal((await patchSite({ serviceAccount: null })).code, 0);
+    await waitFor("skupper-router again", async () => {
+      const objects = await siteObjectsOwnedBy(SITE_NS, westUid);
+      return objects?.deployment.spec?.template.spec?.serviceAccountName === "skupper-router";
+    });
+  });
+
   test("a second Site gets nothing; when the first is deleted, the objects go and come back for the second", async () => {
     // "alpha" sorts first, but "west" owns the objects and keeps them.
     const alphaUid = (await createSite(SITE_NS, "alpha")).uid;
