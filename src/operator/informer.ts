@@ -43,8 +43,6 @@ export interface ListWatchSource {
 export interface InformerOptions {
   /** Called with the namespace of every object that was added, changed or deleted. */
   onChange(namespace: string): void;
-  /** Called once after the first list, with the namespaces listed (so a start reconciles them all). */
-  onSynced?(): void;
   backoff?: { initialMs: number; maxMs: number };
 }
 
@@ -53,7 +51,6 @@ export class Informer {
   private readonly known = new Map<string, string>();
   private resourceVersion = "";
   private stopped = false;
-  private synced = false;
   private connection = 0;
   private abortable: Abortable | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -116,10 +113,6 @@ export class Informer {
     }
     this.resourceVersion = listing.resourceVersion;
     this.backoff.reset();
-    if (!this.synced) {
-      this.synced = true;
-      this.options.onSynced?.();
-    }
     void this.connect();
   }
 
