@@ -25,6 +25,9 @@ export const ROUTER_POD_LABELS: Readonly<Record<string, string>> = {
   "skupper.io/component": "router",
 };
 
+/** A label of the site's pods naming their Site (the name itself, or its start and a hash when longer than a label value may be). */
+export const SITE_NAME_LABEL = "skupper.io/site";
+
 /** Port names on the site's pod and its Service. */
 export const LINK_PORT_NAME = "inter-router";
 export const GRANT_PORT_NAME = "grant-server";
