@@ -49,7 +49,9 @@ async function startCluster(): Promise<{ env: Record<string, string>; stop: () =
     if (stopped.code !== 0) console.error(`test run: stopping the test cluster failed:\n${tail(stopped.output)}`);
   };
   const start = await run("bash", [CLUSTER_SCRIPT, "start"], START_TIMEOUT_MS);
-  if (start.code !== 0) {
+  const alreadyRunning = start.code !== 0 && /already started/.test(start.output);
+  if (alreadyRunning) console.log("test run: the test cluster is already running; using it, and leaving it running");
+  if (start.code !== 0 && !alreadyRunning) {
     console.error(`test run: the test cluster did not start (exit ${start.code}); Kubernetes tests will start their own or skip:\n${tail(start.output)}`);
     await stop();
     return undefined;
@@ -63,7 +65,7 @@ async function startCluster(): Promise<{ env: Record<string, string>; stop: () =
     return undefined;
   }
   console.log(`test run: cluster ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  return { env, stop };
+  return { env, stop: alreadyRunning ? async () => undefined : stop };
 }
 
 async function main(): Promise<number> {

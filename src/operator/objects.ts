@@ -28,6 +28,8 @@ export const CONTROLLER_COMMAND: readonly string[] = ["/usr/bin/node", "/app/dis
 export const RUN_AS = 65532;
 /** The environment variable through which the site process learns its namespace. */
 export const NAMESPACE_ENV = "SKUPPER_NAMESPACE";
+/** The node's address, which a site with NodePort link access advertises. */
+export const NODE_IP_ENV = "SKUPPER_NODE_IP";
 
 /**
  * The finalizer that makes every deletion of the site's Deployment a foreground one, also the
@@ -175,7 +177,10 @@ export function deploymentFor(site: SiteObject, serviceAccountName: string, imag
               image,
               imagePullPolicy: "IfNotPresent",
               command: [...SITE_COMMAND],
-              env: [{ name: NAMESPACE_ENV, valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } }],
+              env: [
+                { name: NAMESPACE_ENV, valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
+                { name: NODE_IP_ENV, valueFrom: { fieldRef: { fieldPath: "status.hostIP" } } },
+              ],
               ports: [
                 { name: LINK_PORT_NAME, containerPort: DEFAULT_LINK_PORT, protocol: "TCP" },
                 { name: GRANT_PORT_NAME, containerPort: DEFAULT_GRANT_SERVER_PORT, protocol: "TCP" },

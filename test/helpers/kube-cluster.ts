@@ -38,14 +38,18 @@ export async function useCluster(options: UseClusterOptions = {}): Promise<Clust
 
   const stop = () => run("bash", [CLUSTER_SCRIPT, "stop"], { timeoutMs: STOP_TIMEOUT_MS });
   const started = await run("bash", [CLUSTER_SCRIPT, "start"], { timeoutMs: START_TIMEOUT_MS });
-  if (started.code !== 0) {
+  // Someone else's running cluster (another test run, a developer's) is used, and never stopped.
+  const alreadyRunning = started.code !== 0 && /already started/.test(started.stdout + started.stderr);
+  if (started.code !== 0 && !alreadyRunning) {
     await stop();
     return { skip: `the test cluster did not start (exit ${started.code}): ${tail(started.stdout + started.stderr)}` };
   }
-  (options.after ?? afterTests)(async () => {
-    const stopped = await stop();
-    if (stopped.code !== 0) console.error(`stopping the test cluster failed: ${tail(stopped.stdout + stopped.stderr)}`);
-  });
+  if (!alreadyRunning) {
+    (options.after ?? afterTests)(async () => {
+      const stopped = await stop();
+      if (stopped.code !== 0) console.error(`stopping the test cluster failed: ${tail(stopped.stdout + stopped.stderr)}`);
+    });
+  }
   const env = await run("bash", [CLUSTER_SCRIPT, "env"], { timeoutMs: 30_000 });
   const kubeconfig = /KUBECONFIG=(\S+)/.exec(env.stdout)?.[1];
   if (!kubeconfig) return { skip: `the test cluster started but "cluster.sh env" named no KUBECONFIG: ${tail(env.stdout + env.stderr)}` };

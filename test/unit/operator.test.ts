@@ -98,7 +98,10 @@ describe("what the controller makes for a Site", () => {
     assert.equal(container.image, IMAGE);
     assert.equal(container.imagePullPolicy, "IfNotPresent");
     assert.deepEqual(container.command, ["/usr/bin/node", "/app/dist/src/site/main.js", "--platform", "kubernetes"]);
-    assert.deepEqual(container.env, [{ name: "SKUPPER_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } }]);
+    assert.deepEqual(container.env, [
+      { name: "SKUPPER_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
+      { name: "SKUPPER_NODE_IP", valueFrom: { fieldRef: { fieldPath: "status.hostIP" } } },
+    ]);
     assert.deepEqual(container.ports, [
       { name: "inter-router", containerPort: 55671, protocol: "TCP" },
       { name: "grant-server", containerPort: 9090, protocol: "TCP" },
