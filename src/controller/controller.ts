@@ -29,6 +29,7 @@ import { AccessTokenReconciler } from "./reconcilers/access-tokens.js";
 import { connectorReconciler, linkReconciler, listenerReconciler, SecretReconciler, type BindingReconciler } from "./reconcilers/bindings.js";
 import { GRANT_SERVER, networkStatus, RouterAccessReconciler, SITE_CA, SITE_SERVER, SiteReconciler } from "./reconcilers/site.js";
 import { SelectorBackends } from "./selector-backends.js";
+import { connectorResourceName } from "./services.js";
 import { StatusWriter } from "./status-writer.js";
 import { WorkQueue, type ReconcileResult, type WorkQueueOptions } from "./work-queue.js";
 
@@ -239,7 +240,11 @@ export class SiteController implements SiteRequestHandler {
     const seen = new Map<string, string>();
     for (const link of status.outgoing) seen.set(resourceKey("Link", link.name), JSON.stringify(link));
     for (const listener of status.listeners) seen.set(resourceKey("Listener", listener.name), JSON.stringify(listener));
-    for (const connector of status.connectors) seen.set(resourceKey("Connector", connector.name), JSON.stringify(connector));
+    for (const connector of status.connectors) {
+      // A connector with a selector is one router connector per backend: one key for them all.
+      const key = resourceKey("Connector", connectorResourceName(connector.name));
+      seen.set(key, (seen.get(key) ?? "") + JSON.stringify(connector));
+    }
     for (const key of new Set([...seen.keys(), ...this.routerSeen.keys()])) {
       if (seen.get(key) !== this.routerSeen.get(key)) {
         const [kind, name] = [key.slice(0, key.indexOf("/")) as "Link" | "Listener" | "Connector", key.slice(key.indexOf("/") + 1)];

@@ -96,6 +96,12 @@ export function planConnectors(connectors: Connector[], selectorTargets?: Select
   return { configs, problems };
 }
 
+/** The Connector a router connector was made for. */
+export function connectorResourceName(routerName: string): string {
+  const at = routerName.indexOf(BACKEND_SEPARATOR);
+  return at < 0 ? routerName : routerName.slice(0, at);
+}
+
 /** The router's connector for this resource (for a selector, any one of its backends). */
 export function routerConnectorOf<C extends { name: string }>(connectors: C[], name: string): C | undefined {
   return connectors.find((c) => c.name === name || c.name.startsWith(`${name}${BACKEND_SEPARATOR}`));

@@ -34,10 +34,12 @@ export type StatusOf<K extends Kind> = ResourceByKind[K] extends { status?: infe
  *   `updateStatus` changes only status.
  * - `update` with `metadata.resourceVersion` set fails with ConflictError unless it is the
  *   stored one (optimistic concurrency); without it, the update is unconditional.
- * - A deleted resource whose status was written stays visible, with
- *   `metadata.deletionTimestamp` set, until the controller calls `finalize` (Kubernetes does
- *   this with a finalizer): so a client can wait until the controller has acted on a delete.
- *   Whether `finalize` is reported by `watch` is the store's choice.
+ * - A store may hold deleted resources: one whose status was written then stays visible, with
+ *   `metadata.deletionTimestamp` set, until the controller calls `finalize`, so a client can
+ *   wait until the controller has acted on a delete (the local and memory stores do). A store
+ *   that does not (Kubernetes: a finalizer would block deleting a namespace) deletes at once,
+ *   and `finalize` of a resource not held does nothing. Whether `finalize` is reported by
+ *   `watch` is the store's choice.
  * - `watch` reports an `added` event for every resource that exists when the watch starts,
  *   then one event per change of desired state; status writes need not be reported.
  *   Consumers must treat events as hints and read the current state (reconcile).

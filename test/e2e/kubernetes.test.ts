@@ -100,6 +100,12 @@ async function openSiteParts(): Promise<{ namespace: string; credentials: Kubern
   return { namespace, credentials: new KubernetesCredentialStore(config, { namespace }), state: new KubernetesSiteState(config, { namespace }) };
 }
 
+async function kubectlOk(args: string[]): Promise<string> {
+  const out = await kubectl(args);
+  assert.equal(out.code, 0, out.stderr);
+  return out.stdout;
+}
+
 async function kubectlJson<T>(args: string[]): Promise<T> {
   const out = await kubectl([...args, "-o", "json"]);
   assert.equal(out.code, 0, out.stderr);
@@ -124,7 +130,7 @@ describe("Kubernetes platform", { skip }, () => {
     for (const namespace of [...namespaces]) await removeNamespace(namespace);
   });
 
-  describeResourceStoreContract("KubernetesResourceStore", () => openStore());
+  describeResourceStoreContract("KubernetesResourceStore", () => openStore(), { holdsDeleted: false });
 
   describe("KubernetesCredentialStore", () => {
     test("credentials round trip through a kubernetes.io/tls Secret named after them, replaced and removed", async () => {
@@ -332,18 +338,22 @@ describe("Kubernetes platform", { skip }, () => {
       }
     });
 
-    test("the first status write adds the finalizer, hidden from clients and kept by their updates", async () => {
+    test("a status write adds no finalizer (a namespace's deletion is never blocked); a finalizer of earlier versions is hidden, kept by updates, removed by finalize", async () => {
       const { store, close } = await openStore();
       try {
         await store.create(listener("web"));
         await store.updateStatus("Listener", "web", { status: "Ready", message: "OK", observedGeneration: 1 });
-        assert.deepEqual(await finalizersOf(store.namespace, "listeners", "web"), [SKUPPER_FINALIZER]);
-        const got = await store.get("Listener", "web");
-        assert.equal(got?.metadata.finalizers, undefined);
+        assert.deepEqual(await finalizersOf(store.namespace, "listeners", "web"), []);
+        await kubectlOk(["-n", store.namespace, "patch", "listeners.skupper.io", "web", "--type=merge", "-p", JSON.stringify({ metadata: { finalizers: [SKUPPER_FINALIZER] } })]);
+        assert.equal((await store.get("Listener", "web"))?.metadata.finalizers, undefined);
         await store.update({ ...listener("web", 9090), metadata: { name: "web", finalizers: ["example.com/other"] } });
         assert.deepEqual((await finalizersOf(store.namespace, "listeners", "web")).sort(), ["example.com/other", SKUPPER_FINALIZER].sort());
         await store.update({ ...listener("web", 9090) });
         assert.deepEqual(await finalizersOf(store.namespace, "listeners", "web"), [SKUPPER_FINALIZER]);
+        await store.delete("Listener", "web");
+        assert.ok((await store.get("Listener", "web"))?.metadata.deletionTimestamp);
+        await store.finalize("Listener", "web");
+        assert.equal(await store.get("Listener", "web"), undefined);
       } finally {
         await close();
       }

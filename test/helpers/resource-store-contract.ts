@@ -23,7 +23,13 @@ export interface OpenedResourceStore {
 /** How long a watch event may take to arrive. */
 const EVENT_TIMEOUT_MS = 10_000;
 
-export function describeResourceStoreContract(name: string, open: () => Promise<OpenedResourceStore>): void {
+export interface ContractOptions {
+  /** Whether a deleted resource with status stays, with deletionTimestamp, until finalize (default true). */
+  holdsDeleted?: boolean;
+}
+
+export function describeResourceStoreContract(name: string, open: () => Promise<OpenedResourceStore>, options: ContractOptions = {}): void {
+  const holdsDeleted = options.holdsDeleted ?? true;
   /** A test body run against a freshly opened store, closed afterwards whatever happens. */
   const withStore = (body: (store: ResourceStore) => Promise<void>) => async () => {
     const opened = await open();
@@ -226,14 +232,19 @@ export function describeResourceStoreContract(name: string, open: () => Promise<
       );
 
       test(
-        "a resource with status stays, with deletionTimestamp, until finalize",
+        holdsDeleted ? "a resource with status stays, with deletionTimestamp, until finalize" : "a resource with status disappears at once too; finalize then does nothing",
         withStore(async (store) => {
           await store.create(listener("web"));
           await store.updateStatus("Listener", "web", ready(1));
           assert.equal(await store.delete("Listener", "web"), true);
           const terminating = await store.get("Listener", "web");
-          assert.ok(terminating?.metadata.deletionTimestamp, "deletionTimestamp is set");
-          assert.deepEqual(names(await store.list("Listener")), ["web"]);
+          if (holdsDeleted) {
+            assert.ok(terminating?.metadata.deletionTimestamp, "deletionTimestamp is set");
+            assert.deepEqual(names(await store.list("Listener")), ["web"]);
+          } else {
+            assert.equal(terminating, undefined);
+            assert.deepEqual(await store.list("Listener"), []);
+          }
           // Whether it can be deleted again or created anew while being deleted is the store's choice.
           await store.finalize("Listener", "web");
           assert.equal(await store.get("Listener", "web"), undefined);

@@ -13,10 +13,13 @@
  *   `skupper.io/generation`: "1" on create, advanced by `update` when `type`, `data`
  *   (`stringData` folded in) or `immutable` change, and presents it as `metadata.generation`
  *   (the annotation itself is not shown). A client's value of the annotation is ignored.
- * - Status is written only through the `/status` subresource. The first status write also adds
- *   the finalizer `skupper.io/site-controller`, so that a delete leaves the resource visible
- *   with `deletionTimestamp` until `finalize` removes the finalizer. The finalizer is not
- *   shown in what the store returns, and `update` keeps it whatever a client sends.
+ * - Status is written only through the `/status` subresource.
+ * - A delete is immediate: this store adds no finalizer, so it does not hold deleted
+ *   resources (see ResourceStore). A finalizer would block the deletion of a namespace whose
+ *   site pod is deleted first, and nothing outside the site process needs cleaning up when a
+ *   resource goes (what it makes is owned by the Site). Resources that still carry the
+ *   finalizer `skupper.io/site-controller` of earlier versions lose it at `finalize`; it is
+ *   not shown in what the store returns, and `update` keeps it whatever a client sends.
  * - Service-account token Secrets (type `kubernetes.io/service-account-token`) are not
  *   Skupper's: list, get and watch leave them out.
  *
@@ -42,7 +45,7 @@ const log = logger("kube-store");
 
 export const SKUPPER_GROUP = "skupper.io";
 export const SKUPPER_VERSION = "v2alpha1";
-/** Added by the first status write: a delete then waits for `finalize`. */
+/** Added to resources by earlier versions; removed by `finalize`. */
 export const SKUPPER_FINALIZER = "skupper.io/site-controller";
 /** Where a Secret's generation is kept (core Secrets have none of their own). */
 export const GENERATION_ANNOTATION = "skupper.io/generation";
@@ -200,15 +203,9 @@ export class KubernetesResourceStore implements ResourceStore {
     checkResourceName(kind, name);
     for (let attempt = 0; ; attempt++) {
       try {
-        let current = await this.getRaw(kind, name);
+        const current = await this.getRaw(kind, name);
         if (!current) return undefined;
-        if (!current.metadata.deletionTimestamp && !hasFinalizer(current)) {
-          const withFinalizer = copy(current);
-          withFinalizer.metadata.finalizers = [...(current.metadata.finalizers ?? []), SKUPPER_FINALIZER];
-          current = await this.replace(kind, name, withFinalizer);
-          if (!current) return undefined;
-        }
-        // Secrets have no status: the finalizer is all a status write means for them.
+        // Secrets have no status.
         if (kind === "Secret") return present(current, kind) as ResourceByKind[K];
         const body = copy(current);
         if (status === undefined) delete body.status;
@@ -480,6 +477,12 @@ class KindWatch {
         this.abort?.abort();
         return;
       }
+      if (type === "BOOKMARK") {
+        // Only a resourceVersion to resume from; the object has no name or kind of its own.
+        const version = (object as { metadata?: { resourceVersion?: unknown } } | undefined)?.metadata?.resourceVersion;
+        if (typeof version === "string" && version) this.resourceVersion = version;
+        return;
+      }
       let raw: RawObject;
       try {
         raw = validObject(object, this.kind);
@@ -489,7 +492,6 @@ class KindWatch {
       }
       if (raw.metadata.resourceVersion) this.resourceVersion = raw.metadata.resourceVersion;
       this.backoffMs = WATCH_BACKOFF_MIN_MS;
-      if (type === "BOOKMARK") return;
       if (this.kind === "Secret" && raw.type === SERVICE_ACCOUNT_TOKEN) return;
       if (type === "DELETED") {
         this.known.delete(raw.metadata.name);
