@@ -1,7 +1,8 @@
 /**
  * The Kubernetes platform: resources on an API server (custom resources of skupper.io/v2alpha1
  * and core Secrets), the site's credentials in Secrets and its state in ConfigMaps and Secrets
- * (credentials.ts, state.ts). The runner and the request handler do not exist yet.
+ * (credentials.ts, state.ts); for the CLI, `openKubernetesPlatform` (platform.ts): the site's pod
+ * as its runner (site-runner.ts) and the requests that need the site's keys (site-requests.ts).
  */
 export {
   contextNamespace,
@@ -29,3 +30,14 @@ export {
   SITE_STATE_CONFIGMAP,
   type KubernetesSiteStateOptions,
 } from "./state.js";
+export { CliResourceStore, crdsMissing, openKubernetesPlatform, type KubernetesPlatform, type KubernetesPlatformOptions } from "./platform.js";
+export {
+  activeSite,
+  DEFAULT_SITE_TIMEOUT_MS,
+  INSTALL_COMMAND,
+  KubernetesSiteRunner,
+  notRunningMessage,
+  type KubernetesSiteRunnerOptions,
+} from "./site-runner.js";
+export { KubernetesSiteRequests, type KubernetesSiteRequestsParts, type SitePod } from "./site-requests.js";
+export { podState, POD_PROBLEMS, ROUTER_POD_SELECTOR, SiteWorkloads, type ControllerState, type PodState } from "./workloads.js";
