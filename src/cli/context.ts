@@ -10,6 +10,9 @@ import { DEFAULT_SITE_TIMEOUT_MS, notRunningMessage, openKubernetesPlatform } fr
 import { openLocalPlatform } from "../platform/local/index.js";
 import type { Platform, PlatformName } from "../platform/types.js";
 
+/** How Skupper is installed in a cluster, for messages. */
+export { INSTALL_COMMAND as KUBERNETES_INSTALL_COMMAND } from "../platform/kubernetes/index.js";
+
 export const PLATFORMS = ["kubernetes", "podman", "docker", "linux"] as const satisfies readonly PlatformName[];
 /** The platforms this version implements; the default first. */
 export const AVAILABLE_PLATFORMS = ["linux", "kubernetes"] as const satisfies readonly PlatformName[];
