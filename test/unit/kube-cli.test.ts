@@ -158,6 +158,16 @@ describe("the CLI on Kubernetes, against a fake API server", () => {
     assert.match(file.stderr, /Cannot read the kubeconfig ".*missing"/);
   });
 
+  test("without any kubeconfig the CLI says so instead of trying localhost:8080", async () => {
+    const none = await skupper(["--platform", "kubernetes", "site", "status"], { home: root, env: { KUBECONFIG: "", HOME: root, KUBERNETES_SERVICE_HOST: "" } });
+    assert.equal(none.code, 2);
+    assert.equal(none.stderr, "Error: No Kubernetes cluster is configured: there is no ~/.kube/config and KUBECONFIG is not set. Set KUBECONFIG or pass --kubeconfig\n");
+    const missing = path.join(root, "gone");
+    const named = await skupper(["--platform", "kubernetes", "site", "status"], { home: root, env: { KUBECONFIG: missing, HOME: root } });
+    assert.equal(named.code, 2);
+    assert.match(named.stderr, /KUBECONFIG names no file that exists \(".*gone"\)/);
+  });
+
   test("on the linux platform --context and --kubeconfig are ignored with a warning; podman is not available", async () => {
     const linux = await kube(["--context", "x", "--kubeconfig", "y", "site", "status"]);
     assert.equal(linux.code, 0, linux.stderr);

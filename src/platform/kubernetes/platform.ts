@@ -5,8 +5,11 @@
  * credentials (see site-requests.ts). `--kubeconfig`, `--context` and `-n` work as kubectl's:
  * the namespace defaults to the context's, else `default`.
  */
+import { existsSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { CUSTOM_RESOURCE_KINDS, linkSecretName, type Kind, type NetworkStatus } from "../../api/index.js";
-import { SkupperError } from "../../common/errors.js";
+import { InvalidInputError, SkupperError } from "../../common/errors.js";
 import type { Platform } from "../types.js";
 import { MISSING } from "./api-errors.js";
 import { CoreObjects, MANAGED_BY, MANAGED_BY_LABEL } from "./core-objects.js";
@@ -45,6 +48,11 @@ export interface KubernetesPlatform extends Platform {
 
 /** Reads the kubeconfig (throws InvalidInputError, exit code 2, for a missing file or unknown context). */
 export function openKubernetesPlatform(options: KubernetesPlatformOptions = {}): KubernetesPlatform {
+  if (!options.kubeconfig && !hasDefaultConfig()) {
+    // The client would fall back to http://localhost:8080 and fail with a puzzling message.
+    const where = process.env.KUBECONFIG ? `KUBECONFIG names no file that exists ("${process.env.KUBECONFIG}")` : "there is no ~/.kube/config and KUBECONFIG is not set";
+    throw new InvalidInputError(`No Kubernetes cluster is configured: ${where}. Set KUBECONFIG or pass --kubeconfig`);
+  }
   const config = kubernetesConfig({
     ...(options.kubeconfig ? { kubeconfig: options.kubeconfig } : {}),
     ...(options.context ? { context: options.context } : {}),
@@ -101,6 +109,13 @@ export function openKubernetesPlatform(options: KubernetesPlatformOptions = {}):
       await state.removeAll();
     },
   };
+}
+
+/** Whether the client finds a configuration without --kubeconfig: $KUBECONFIG, ~/.kube/config, or a pod's service account. */
+function hasDefaultConfig(): boolean {
+  const files = (process.env.KUBECONFIG ?? "").split(path.delimiter).filter(Boolean);
+  if (files.length > 0) return files.some((file) => existsSync(file));
+  return existsSync(path.join(os.homedir(), ".kube", "config")) || Boolean(process.env.KUBERNETES_SERVICE_HOST);
 }
 
 /** Deletes a resource and, if it waits for a site that is gone, lets it go. */
