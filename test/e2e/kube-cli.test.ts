@@ -273,6 +273,16 @@ describe("the CLI on Kubernetes", { skip }, () => {
       await ok(ns, ["connector", "update", "db", "--host", "db.example", "--wait", "none"]);
       assert.deepEqual((await kubectlJson<Cr>(ns, ["get", "connector", "db"])).spec, { routingKey: "db", host: "db.example", port: 5432 }, "a host replaces the selector");
 
+      // apply, get and delete act on the custom resources, as kubectl's do.
+      const listenerYaml = YAML.stringify({ apiVersion: API_VERSION, kind: "Listener", metadata: { name: "applied" }, spec: { routingKey: "r", host: "applied", port: 9090 } });
+      const kubeconfig = (cluster as { kubeconfig: string }).kubeconfig;
+      const applied = await skupper(["-n", ns, "apply", "-f", "-"], { home: scratch, env: { KUBECONFIG: kubeconfig, SKUPPER_PLATFORM: "kubernetes" }, input: listenerYaml });
+      assert.equal(applied.code, 0, applied.stderr);
+      assert.equal(applied.stdout, 'Listener "applied" created.\n');
+      assert.equal((await ok(ns, ["get", "listener", "applied", "-o", "jsonpath={.spec.port}"])).stdout, "9090");
+      assert.equal((await ok(ns, ["delete", "listener", "applied"])).stdout, 'Listener "applied" deleted.\n');
+      assert.equal((await kubectl(["-n", ns, "get", "listener", "applied"])).code, 1);
+
       const get = await ok(ns, ["get", "connectors"]);
       assert.match(get.stdout, /^backend\s+backend\s+8080\s+app=backend,tier=api\s+Pending/m);
 
@@ -379,6 +389,11 @@ describe("the CLI on Kubernetes", { skip }, () => {
       }, 30_000);
       assert.ok(!isIssuedBy(Buffer.from(secret.data?.["tls.crt"] ?? "", "base64").toString(), newCa), "what west issued before is no longer its CA's");
       await eventually("east's link to fail against west's new CA", async () => !/\sReady\s+west/.test((await ok(east, ["link", "status"])).stdout), 30_000);
+
+      // link delete: the Link goes once east's site has closed it, and so do its Secret and token.
+      const linkName = token.metadata.name;
+      assert.equal((await ok(east, ["link", "delete", linkName])).stdout, `Link "${linkName}" is deleted.\n`);
+      for (const what of ["link", "secret", "accesstoken"]) assert.equal((await kubectl(["-n", east, "get", what, linkName])).code, 1, `${what} ${linkName} is gone`);
 
       // site delete: the Site goes (the site finalizes it), then its Deployment (garbage collected), then the site's state.
       const deleted = await ok(west, ["site", "delete"]);
