@@ -4,18 +4,38 @@
  */
 import type { Command } from "commander";
 import { DEFAULT_NAMESPACE, namespaceFlag, validateNamespace } from "../api/names.js";
+import { parseDuration } from "../common/duration.js";
 import { InvalidInputError, SkupperError } from "../common/errors.js";
+import { DEFAULT_SITE_TIMEOUT_MS, notRunningMessage, openKubernetesPlatform } from "../platform/kubernetes/index.js";
 import { openLocalPlatform } from "../platform/local/index.js";
 import type { Platform, PlatformName } from "../platform/types.js";
 
+/** How Skupper is installed in a cluster, for messages. */
+export { INSTALL_COMMAND as KUBERNETES_INSTALL_COMMAND } from "../platform/kubernetes/index.js";
+
 export const PLATFORMS = ["kubernetes", "podman", "docker", "linux"] as const satisfies readonly PlatformName[];
+/** The platforms this version implements; the default first. */
+export const AVAILABLE_PLATFORMS = ["linux", "kubernetes"] as const satisfies readonly PlatformName[];
 
 export interface CliContext {
   namespace: string;
-  /** `-n <ns>` as it must be typed in hints, or "" for the default namespace. */
+  /**
+   * The global options as a command in a hint must repeat them to act on the same site
+   * (` -n west`, and on Kubernetes ` --context c` or ` --platform kubernetes` when they were
+   * given as flags), or "" when the defaults do.
+   */
   nsFlag: string;
   platformName: PlatformName;
   platform: Platform;
+  /**
+   * The platform runs the site for as long as the namespace has a Site (Kubernetes: the
+   * cluster controller runs its pod); the CLI never starts or stops it.
+   */
+  managedSite: boolean;
+  /** What to tell a user who needs the running site while it does not run. */
+  notRunning: string;
+  /** The label selector of a workload (`deployment/NAME`), on platforms that have workloads. */
+  workloadSelector?: (workload: string) => Promise<string>;
 }
 
 export interface GlobalOptions {
@@ -23,33 +43,68 @@ export interface GlobalOptions {
   platform?: string;
   context?: string;
   kubeconfig?: string;
+  /** The command's own `--timeout`, when it has one: waits for the site's pod are bounded by it. */
+  timeout?: string;
 }
 
 export function contextOf(command: Command): CliContext {
   const options = command.optsWithGlobals<GlobalOptions>();
   const platformName = resolvePlatform(options.platform);
+  if (platformName === "kubernetes") return kubernetesContext(options);
   for (const flag of ["context", "kubeconfig"] as const) {
     if (options[flag] !== undefined) process.stderr.write(`Warning: --${flag} flag is not supported on this platform\n`);
   }
   const namespace = validateNamespace(options.namespace ?? DEFAULT_NAMESPACE);
+  const nsFlag = namespaceFlag(namespace);
   return {
     namespace,
-    nsFlag: namespaceFlag(namespace),
+    nsFlag,
     platformName,
     platform: openLocalPlatform({ namespace }),
+    managedSite: false,
+    notRunning: `The site process of namespace "${namespace}" is not running. Start it with "skupper${nsFlag} system start".`,
   };
 }
 
+function kubernetesContext(options: GlobalOptions): CliContext {
+  const commandTimeoutMs = options.timeout !== undefined ? parseDuration(options.timeout) : undefined;
+  const platform = openKubernetesPlatform({
+    ...(options.namespace !== undefined ? { namespace: validateNamespace(options.namespace) } : {}),
+    ...(options.kubeconfig ? { kubeconfig: options.kubeconfig } : {}),
+    ...(options.context ? { context: options.context } : {}),
+    runner: {
+      timeoutMs: Math.min(DEFAULT_SITE_TIMEOUT_MS, commandTimeoutMs ?? DEFAULT_SITE_TIMEOUT_MS),
+      progress: (line) => process.stderr.write(`${line}\n`),
+    },
+  });
+  const flags = [
+    ...(options.platform ? ["--platform kubernetes"] : []),
+    ...(options.kubeconfig ? [`--kubeconfig ${options.kubeconfig}`] : []),
+    ...(options.context ? [`--context ${options.context}`] : []),
+    ...(platform.namespace !== platform.defaultNamespace ? [`-n ${platform.namespace}`] : []),
+  ];
+  return {
+    namespace: platform.namespace,
+    nsFlag: flags.map((flag) => ` ${flag}`).join(""),
+    platformName: "kubernetes",
+    platform,
+    managedSite: true,
+    notRunning: notRunningMessage(platform.namespace),
+    workloadSelector: (workload) => platform.workloads.workloadSelector(workload),
+  };
+}
+
+/** The platform from `--platform`, else `SKUPPER_PLATFORM`, else linux. */
 export function resolvePlatform(flag: string | undefined): PlatformName {
   const value = flag || process.env.SKUPPER_PLATFORM || "linux";
   if (!(PLATFORMS as readonly string[]).includes(value)) {
     throw new InvalidInputError(`platform "${value}" not supported (choose one of: ${PLATFORMS.join(", ")})`);
   }
-  if (value !== "linux") {
+  if (!(AVAILABLE_PLATFORMS as readonly string[]).includes(value)) {
     throw new SkupperError(
       "ERR_PLATFORM",
-      `The ${value} platform is not available in this version; use the linux platform (the default: unset SKUPPER_PLATFORM or pass --platform linux)`,
+      `The ${value} platform is not available in this version; use the linux platform (the default: unset SKUPPER_PLATFORM or pass --platform linux) or kubernetes`,
     );
   }
-  return value;
+  return value as PlatformName;
 }

@@ -18,10 +18,10 @@ function program(): Command {
   const root = new Command("skupper")
     .description("Connect sites into an application network, and reach TCP services across it")
     .version(version(), "-v, --version", "print the version")
-    .option("-n, --namespace <name>", "the namespace (site) to act on", process.env.SKUPPER_NAMESPACE)
-    .option("-p, --platform <platform>", "the platform: linux (default); also from SKUPPER_PLATFORM")
-    .option("-c, --context <name>", "Kubernetes only (ignored with a warning)")
-    .option("--kubeconfig <file>", "Kubernetes only (ignored with a warning)")
+    .option("-n, --namespace <name>", "the namespace (site) to act on (default: default; on Kubernetes the context's)", process.env.SKUPPER_NAMESPACE)
+    .option("-p, --platform <platform>", "the platform: linux (default) or kubernetes; also from SKUPPER_PLATFORM")
+    .option("-c, --context <name>", "Kubernetes: the kubeconfig context (default: its current context)")
+    .option("--kubeconfig <file>", "Kubernetes: the kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
     .showSuggestionAfterError(true)
     .configureHelp({ sortSubcommands: false });
   root.addCommand(siteCommand());

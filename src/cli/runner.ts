@@ -1,4 +1,4 @@
-/** Whether the site process of the namespace runs, as commands that need it ask. */
+/** Whether the site of the namespace runs, as commands that need it ask. */
 import { SiteNotRunningError } from "../common/errors.js";
 import type { CliContext } from "./context.js";
 
@@ -6,11 +6,7 @@ export async function isRunning(ctx: CliContext): Promise<boolean> {
   return (await ctx.platform.runner.status()).running;
 }
 
-/** Throws, saying how to start it, unless the site process runs. */
+/** Throws, saying what to do, unless the site runs. */
 export async function requireRunning(ctx: CliContext): Promise<void> {
-  if (!(await isRunning(ctx))) {
-    throw new SiteNotRunningError(
-      `The site process of namespace "${ctx.namespace}" is not running. Start it with "skupper${ctx.nsFlag} system start".`,
-    );
-  }
+  if (!(await isRunning(ctx))) throw new SiteNotRunningError(ctx.notRunning);
 }

@@ -33,10 +33,8 @@ export async function pollUntil<T>(ctx: CliContext, timeoutMs: number, check: Ch
     if (Date.now() - lastLivenessCheck > LIVENESS_CHECK_MS) {
       lastLivenessCheck = Date.now();
       if (!(await isRunning(ctx))) {
-        throw new SkupperError(
-          "ERR_SITE_STOPPED",
-          `The site process of namespace "${ctx.namespace}" is not running. Start it with "skupper${ctx.nsFlag} system start"; its log is ${ctx.platform.runner.describe().log}`,
-        );
+        const { log } = ctx.platform.runner.describe();
+        throw new SkupperError("ERR_SITE_STOPPED", `${ctx.notRunning} Its log: ${ctx.managedSite ? `"${log}"` : log}`);
       }
     }
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));

@@ -60,6 +60,8 @@ async function applyFile(ctx: CliContext, file: string): Promise<void> {
     const { created } = await saveResource(ctx, resource);
     print(`${resource.kind} "${resource.metadata.name}" ${created ? "created" : "configured"}.`);
   }
+  // Where the platform runs the site itself (Kubernetes), writing the resources is all there is to do.
+  if (ctx.managedSite) return;
   const running = await isRunning(ctx);
   if (!running && (newSite || site)) {
     await ctx.platform.runner.start();

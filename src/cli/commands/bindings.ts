@@ -30,11 +30,37 @@ const HOST_PATTERN = /^[a-z0-9]+([-.][a-z0-9]+)*$/i;
 /** Defaults: a listener binds to loopback only unless asked (nothing listens on more than it must). */
 const DEFAULT_HOST: Record<BindingKind, string> = { Listener: "127.0.0.1", Connector: "localhost" };
 
+/** The characters of a Kubernetes label selector (`app=db,tier!=cache`, `env in (a,b)`). */
+const SELECTOR_PATTERN = /^[A-Za-z0-9._/=!,() -]+$/;
+
 function validateHost(host: string): void {
   if (!isIP(host) && !HOST_PATTERN.test(host)) throw new InvalidInputError(`host is not valid: "${host}" is neither an IP address nor a host name`);
 }
 
-function build(kind: BindingKind, name: string, port: number, flags: BindingFlags): Binding {
+function validateSelector(selector: string): string {
+  if (!selector.trim() || !SELECTOR_PATTERN.test(selector)) throw new InvalidInputError(`selector is not valid: "${selector}" is not a label selector (example: app=backend)`);
+  return selector;
+}
+
+/**
+ * Where a connector's backend is: `--host`, or on platforms with workloads (Kubernetes) the pods
+ * that `--selector` or `--workload <kind>/<name>` select, by default `app=<name>` as the
+ * original does. Elsewhere only a host (default localhost).
+ */
+async function connectorTarget(ctx: CliContext, name: string, flags: BindingFlags): Promise<{ host?: string; selector?: string }> {
+  if (!ctx.workloadSelector) {
+    if (flags.selector || flags.workload) throw new InvalidInputError("--selector and --workload are for Kubernetes; on this platform use --host");
+    return { host: flags.host ?? DEFAULT_HOST.Connector };
+  }
+  const given = [flags.host && "--host", flags.selector && "--selector", flags.workload && "--workload"].filter(Boolean);
+  if (given.length > 1) throw new InvalidInputError(`only one of --host, --selector and --workload can be given (got ${given.join(" and ")})`);
+  if (flags.host !== undefined) return { host: flags.host };
+  if (flags.selector !== undefined) return { selector: validateSelector(flags.selector) };
+  if (flags.workload !== undefined) return { selector: await ctx.workloadSelector(flags.workload) };
+  return { selector: `app=${name}` };
+}
+
+async function build(ctx: CliContext, kind: BindingKind, name: string, port: number, flags: BindingFlags): Promise<Binding> {
   if (!isValidResourceName(name)) {
     throw new InvalidInputError(
       `${kind.toLowerCase()} name "${name.length > 80 ? `${name.slice(0, 80)}…` : name}" is not valid: use lower case letters, digits, '-' and '.' (at most ${MAX_NAME_LENGTH} characters)`,
@@ -42,10 +68,10 @@ function build(kind: BindingKind, name: string, port: number, flags: BindingFlag
   }
   if (flags.tlsCredentials) throw new InvalidInputError("--tls-credentials is not supported yet on this platform");
   if (flags.type && flags.type !== "tcp") throw new InvalidInputError(`type "${flags.type}" is not valid: only tcp is supported`);
-  if (flags.selector || flags.workload) throw new InvalidInputError("--selector and --workload are for Kubernetes; on this platform use --host");
-  const host = flags.host ?? DEFAULT_HOST[kind];
-  validateHost(host);
-  const spec = { routingKey: flags.routingKey ?? name, host, port };
+  if (flags.host !== undefined) validateHost(flags.host);
+  // On Kubernetes a listener's host is the name of the Service clients connect to: by default its own name.
+  const target = kind === "Connector" ? await connectorTarget(ctx, name, flags) : { host: flags.host ?? (ctx.managedSite ? name : DEFAULT_HOST.Listener) };
+  const spec = { routingKey: flags.routingKey ?? name, ...target, port };
   return { apiVersion: API_VERSION, kind, metadata: { name }, spec } as Binding;
 }
 
@@ -61,7 +87,7 @@ async function waitForBinding(ctx: CliContext, kind: BindingKind, name: string, 
   const waitFor = waitOption(flags.wait, "configured");
   const timeoutMs = timeoutOption(flags.timeout, 60_000);
   if (waitFor === "none" || !(await isRunning(ctx))) {
-    if (waitFor !== "none") print(`Note: the site process of namespace "${ctx.namespace}" is not running; the ${kind.toLowerCase()} takes effect once it runs.`);
+    if (waitFor !== "none") print(`Note: the site ${ctx.managedSite ? "pod" : "process"} of namespace "${ctx.namespace}" is not running; the ${kind.toLowerCase()} takes effect once it runs.`);
     print(`${kind} "${name}" is ${verb}.`);
     return;
   }
@@ -81,11 +107,18 @@ function bindingCommand(kind: BindingKind): Command {
     c.option("-r, --routing-key <key>", "routing key that joins listeners and connectors (default: the name)")
       .option(
         "--host <host>",
-        kind === "Listener" ? "local address to listen on (default 127.0.0.1; 0.0.0.0 for all)" : "host of the backend (default localhost)",
+        kind === "Listener"
+          ? "local address to listen on (default 127.0.0.1; 0.0.0.0 for all); on Kubernetes the name of the Service clients use (default: the listener's name)"
+          : "host of the backend (default localhost; on Kubernetes give --host, --selector or --workload, default selector app=<name>)",
       )
       .option("--tls-credentials <secret>", "not supported yet on this platform")
       .option("--type <type>", "tcp (the only type)", "tcp");
-    if (kind === "Connector") c.option("--selector <labels>", "Kubernetes only").option("--workload <workload>", "Kubernetes only");
+    if (kind === "Connector") {
+      c.option("--selector <labels>", "Kubernetes: the pods of the backend, as a label selector (e.g. app=backend)").option(
+        "--workload <workload>",
+        "Kubernetes: the pods a workload selects: deployment/<name>, statefulset/<name>, daemonset/<name> or service/<name>",
+      );
+    }
     return c;
   };
 
@@ -94,7 +127,7 @@ function bindingCommand(kind: BindingKind): Command {
     .option("--wait <status>", "wait for the status: configured, ready or none", "configured")
     .action(async (name: string, portText: string, flags: BindingFlags, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const resource = build(kind, name, parsePort(kind, portText), flags);
+      const resource = await build(ctx, kind, name, parsePort(kind, portText), flags);
       timeoutOption(flags.timeout, 60_000);
       await ctx.platform.prepare();
       try {
@@ -117,11 +150,17 @@ function bindingCommand(kind: BindingKind): Command {
       if (flags.host !== undefined) validateHost(flags.host);
       const port = flags.port !== undefined ? parsePort(kind, flags.port) : undefined;
       if (explicit("tlsCredentials")) throw new InvalidInputError("--tls-credentials is not supported yet on this platform");
+      // A connector's new host, selector or workload replaces the one it had.
+      const target = kind === "Connector" && (flags.host ?? flags.selector ?? flags.workload) !== undefined ? await connectorTarget(ctx, name, flags) : undefined;
       // Read, change and write, again on a concurrent write: concurrent updates never undo each other.
       const updated = await updateResource(ctx, kind, name, (existing) => {
-        const spec = { ...existing.spec } as Binding["spec"] & { host?: string };
+        const spec = { ...existing.spec } as Binding["spec"] & { host?: string; selector?: string };
         if (flags.routingKey !== undefined) spec.routingKey = flags.routingKey;
-        if (flags.host !== undefined) spec.host = flags.host;
+        if (target) {
+          delete spec.host;
+          delete spec.selector;
+          Object.assign(spec, target);
+        } else if (flags.host !== undefined) spec.host = flags.host;
         if (port !== undefined) spec.port = port;
         return { ...existing, spec } as typeof existing;
       });
@@ -200,8 +239,8 @@ function bindingCommand(kind: BindingKind): Command {
   addFlags(command.command("generate <name> <port>").description(`Print the ${noun} resource that create would make`))
     .option("-o, --output <format>", "json or yaml", "yaml")
     .action(async (name: string, portText: string, flags: BindingFlags, cmd: Command) => {
-      contextOf(cmd);
-      print(formatResource(build(kind, name, parsePort(kind, portText), flags), outputFormat(flags.output) ?? "yaml"));
+      const ctx = contextOf(cmd);
+      print(formatResource(await build(ctx, kind, name, parsePort(kind, portText), flags), outputFormat(flags.output) ?? "yaml"));
     });
 
   return command;

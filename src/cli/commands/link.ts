@@ -51,7 +51,7 @@ export async function generateLinkBundle(ctx: CliContext, options: LinkBundleOpt
     if (systemErrorCode(err) === "ERR_SITE_NOT_RUNNING") {
       throw new SkupperError(
         "ERR_SITE_NOT_READY",
-        `The site "${site.metadata.name}" has not set up link access yet; check "skupper${ctx.nsFlag} site status" (is its site process running?)`,
+        `The site "${site.metadata.name}" has not set up link access yet; check "skupper${ctx.nsFlag} site status" (is its site ${ctx.managedSite ? "pod" : "process"} running?)`,
       );
     }
     throw err;

@@ -35,7 +35,9 @@ export function networkCommand(): Command {
       if (!status?.router) {
         throw new SkupperError(
           "ERR_SITE_NOT_RUNNING",
-          `No network status: the site process of namespace "${ctx.namespace}" is not running (start it with "skupper${ctx.nsFlag} system start")`,
+          ctx.managedSite
+            ? `No network status: ${ctx.notRunning}`
+            : `No network status: the site process of namespace "${ctx.namespace}" is not running (start it with "skupper${ctx.nsFlag} system start")`,
         );
       }
       const reachable = status.router.network.filter((s) => s.reachable);

@@ -8,6 +8,7 @@ import { requireSite } from "../resources.js";
  * credential this site issued stops working, and deletes all access grants, so no outstanding
  * token can be redeemed. Outgoing links are not affected. The site process does the work (it
  * holds the keys); when it is not running, it is started for the request and stopped again.
+ * On Kubernetes the site's pod must be running: it is restarted, and makes a new CA.
  */
 export function revokeAccessCommand(): Command {
   return new Command("revoke-access")
@@ -16,7 +17,7 @@ export function revokeAccessCommand(): Command {
       const ctx = contextOf(command);
       const site = await requireSite(ctx);
       const { runner, requests } = ctx.platform;
-      const { started } = await runner.start();
+      const { started } = ctx.managedSite ? { started: false } : await runner.start();
       try {
         await requests.revokeAccess();
       } finally {

@@ -7,9 +7,10 @@ import {
   linkAccessEnabled,
   NAME_PATTERN,
   SiteSetting,
+  type Kind,
   type Site,
 } from "../../api/index.js";
-import { AlreadyExistsError, InvalidInputError, NotFoundError, systemErrorCode } from "../../common/errors.js";
+import { AlreadyExistsError, InvalidInputError, NotFoundError, systemErrorCode, TimeoutError } from "../../common/errors.js";
 import { contextOf, type CliContext } from "../context.js";
 import {
   booleanOption,
@@ -42,7 +43,7 @@ interface SiteFlags {
 function addSiteFlags(command: Command): Command {
   return command
     .option("--enable-link-access [true|false]", "allow other sites to link to this site (it issues tokens and accepts links)")
-    .option("--link-access-type <type>", "accepted for compatibility; on this platform any type enables link access")
+    .option("--link-access-type <type>", `how other sites reach this one, with --enable-link-access: on Kubernetes ${LINK_ACCESS_TYPES.join(", ")} (default: default); elsewhere accepted for compatibility`)
     .option("--enable-ha", "not supported on this platform (ignored)")
     .option("--host <host>", "host name or IP address other sites use to reach this site; repeat for several (default: this host's addresses and hostname)", collect)
     .option("--link-port <port>", `port that accepts links from other sites (default ${DEFAULT_LINK_PORT})`)
@@ -59,14 +60,31 @@ function validateName(name: string, what = "site"): void {
   }
 }
 
+/**
+ * `--link-access-type` on Kubernetes: `default` (the platform's choice), or how the Service that
+ * remote sites dial is exposed. OpenShift's `route` is not available on plain Kubernetes.
+ */
+export const LINK_ACCESS_TYPES = ["default", "nodeport", "loadbalancer"] as const;
+
+function linkAccessType(ctx: CliContext, value: string | undefined): string | undefined {
+  if (value === undefined || !ctx.managedSite) return undefined;
+  if (!(LINK_ACCESS_TYPES as readonly string[]).includes(value)) {
+    throw new InvalidInputError(`value ${value} not allowed. It should be one of this options: [${LINK_ACCESS_TYPES.join(" ")}]`);
+  }
+  return value;
+}
+
 /** Applies the flags the user gave (and only those) to a Site spec. */
-function applyFlags(site: Site, flags: SiteFlags, explicit: (name: string) => boolean): Site {
+function applyFlags(ctx: CliContext, site: Site, flags: SiteFlags, explicit: (name: string) => boolean): Site {
   const spec = { ...site.spec, settings: { ...(site.spec.settings ?? {}) } };
   const enable = booleanOption("enable-link-access", flags.enableLinkAccess);
+  const type = linkAccessType(ctx, flags.linkAccessType);
   if (flags.linkAccessType !== undefined && enable !== true && !linkAccessEnabled(site)) {
     throw new InvalidInputError("for the site to work with this type of linkAccess, the --enable-link-access option must be set to true");
   }
-  if (enable !== undefined) spec.linkAccess = enable ? "default" : "none";
+  if (enable === false) spec.linkAccess = "none";
+  else if (type !== undefined) spec.linkAccess = type;
+  else if (enable === true && !linkAccessEnabled(site)) spec.linkAccess = "default";
   if (flags.enableHa) process.stderr.write("Warning: --enable-ha is not supported on this platform and is ignored\n");
   const setting = (key: string, value: string | undefined) => {
     if (value === undefined) return;
@@ -91,6 +109,41 @@ async function waitForSite(ctx: CliContext, name: string, waitFor: ReturnType<ty
   print(`Site "${name}" is ${waitFor}.`);
 }
 
+/**
+ * Starts the site unless the platform runs it by itself: there (Kubernetes) this waits for the
+ * site's pod, unless the user asked not to wait.
+ */
+async function startSite(ctx: CliContext, waitFor: ReturnType<typeof waitOption>): Promise<void> {
+  if (ctx.managedSite && waitFor === "none") return;
+  await ctx.platform.runner.start();
+}
+
+/** What is left of a wait that started with `deadline` (at least a second, so the wait still reports). */
+function remaining(deadline: number): number {
+  return Math.max(1000, deadline - Date.now());
+}
+
+/** The message of a site whose site process (or pod) is not running. */
+function notRunningRow(ctx: CliContext): string {
+  return ctx.managedSite
+    ? `The site pod is not running; see "skupper${ctx.nsFlag} system status"`
+    : `The site process is not running; start it with "skupper${ctx.nsFlag} system start"`;
+}
+
+/**
+ * Waits until a deleted resource is gone: the site finalizes it once it has acted on the delete.
+ * When no site runs, nothing would: it is let go here.
+ */
+async function untilDeleted(ctx: CliContext, kind: Kind, name: string, deadline: number): Promise<void> {
+  for (;;) {
+    const resource = await ctx.platform.resources.get(kind, name);
+    if (!resource) return;
+    if (!(await isRunning(ctx))) await ctx.platform.resources.finalize(kind, name);
+    if (Date.now() >= deadline) throw new TimeoutError(`${kind} "${name}" not deleted yet, check the status for more information`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
 export function siteCommand(): Command {
   const site = new Command("site").description("Create, change and inspect the site of a namespace");
 
@@ -103,7 +156,8 @@ export function siteCommand(): Command {
       const timeoutMs = timeoutOption(flags.timeout, 180_000);
       const waitFor = waitOption(flags.wait, "ready");
       const base: Site = { apiVersion: API_VERSION, kind: "Site", metadata: { name }, spec: {} };
-      const site = applyFlags(base, flags, (option) => command.getOptionValueSource(option) === "cli");
+      const site = applyFlags(ctx, base, flags, (option) => command.getOptionValueSource(option) === "cli");
+      const deadline = Date.now() + timeoutMs;
       await ctx.platform.prepare();
       const alreadyThere = (existing: Site) =>
         new AlreadyExistsError(`There is already a site created for this namespace ("${existing.metadata.name}")`);
@@ -117,8 +171,8 @@ export function siteCommand(): Command {
         if (systemErrorCode(err) === "ERR_ALREADY_EXISTS") throw alreadyThere(site);
         throw err;
       }
-      await ctx.platform.runner.start();
-      await waitForSite(ctx, name, waitFor, timeoutMs, "created");
+      await startSite(ctx, waitFor);
+      await waitForSite(ctx, name, waitFor, remaining(deadline), "created");
     });
 
   addSiteFlags(site.command("update [name]").description("Change the site; only the options given are changed"))
@@ -127,6 +181,7 @@ export function siteCommand(): Command {
     .action(async (name: string | undefined, flags: SiteFlags, command: Command) => {
       const ctx = contextOf(command);
       const timeoutMs = timeoutOption(flags.timeout, 30_000);
+      const deadline = Date.now() + timeoutMs;
       const waitFor = waitOption(flags.wait, "ready");
       // Any valid resource name (a Site applied from YAML may have a longer one than create allows).
       if (name !== undefined) checkResourceName("Site", name);
@@ -135,30 +190,40 @@ export function siteCommand(): Command {
         throw new NotFoundError(name ? `site "${name}" must exist to be updated` : "there is no existing Skupper site resource to update");
       }
       const explicit = (option: string) => command.getOptionValueSource(option) === "cli";
-      const updated = await updateResource(ctx, "Site", existing.metadata.name, (latest) => applyFlags(latest, flags, explicit));
+      const updated = await updateResource(ctx, "Site", existing.metadata.name, (latest) => applyFlags(ctx, latest, flags, explicit));
       if (!updated) throw new NotFoundError(`site "${existing.metadata.name}" was deleted while it was being updated`);
-      await ctx.platform.runner.start();
+      await startSite(ctx, waitFor);
       print(`Site "${existing.metadata.name}" is updated.`);
-      if (waitFor !== "none") await waitForSite(ctx, existing.metadata.name, waitFor, timeoutMs, "updated");
+      if (waitFor !== "none") await waitForSite(ctx, existing.metadata.name, waitFor, remaining(deadline), "updated");
     });
 
   site
     .command("delete [name]")
     .description("Delete the site: stop its site process and remove its certificates and state (other resources stay unless --all)")
     .option("--all", "also delete every other resource of the namespace (links, listeners, connectors, grants, tokens)")
-    .option("--timeout <duration>", "accepted for compatibility", "60s")
-    .option("--wait [true|false]", "accepted for compatibility")
+    .option("--timeout <duration>", "on Kubernetes: raise an error if the site is not gone in this time", "60s")
+    .option("--wait [true|false]", "accepted for compatibility (the command always waits until the site is gone)")
     .action(async (name: string | undefined, flags: { all?: boolean; timeout?: string }, command: Command) => {
       const ctx = contextOf(command);
-      timeoutOption(flags.timeout, 60_000);
+      const timeoutMs = timeoutOption(flags.timeout, 60_000);
       // Any valid resource name (a Site applied from YAML may have a longer one than create allows).
       if (name !== undefined) checkResourceName("Site", name);
       const existing = name ? await current(ctx, "Site", name) : await activeSite(ctx);
       if (!existing && !flags.all) {
         throw new NotFoundError(name ? `There is no site named "${name}" in namespace "${ctx.namespace}"` : "There is no existing Skupper site resource to delete");
       }
-      await ctx.platform.runner.stop();
-      if (existing) await ctx.platform.resources.delete("Site", existing.metadata.name);
+      if (ctx.managedSite) {
+        // The site runs while its Site exists: delete the Site (with --all, every Site), wait until
+        // it is gone and its pod too, then remove what the site kept.
+        const deadline = Date.now() + timeoutMs;
+        const sites = flags.all ? (await listCurrent(ctx, "Site")).map((s) => s.metadata.name) : [existing?.metadata.name as string];
+        for (const site of sites) await ctx.platform.resources.delete("Site", site);
+        for (const site of sites) await untilDeleted(ctx, "Site", site, deadline);
+        await ctx.platform.runner.stop();
+      } else {
+        await ctx.platform.runner.stop();
+        if (existing) await ctx.platform.resources.delete("Site", existing.metadata.name);
+      }
       await ctx.platform.removeSiteState({ all: !!flags.all });
       print(existing ? `Site "${existing.metadata.name}" is deleted.` : `All resources of namespace "${ctx.namespace}" are deleted.`);
     });
@@ -186,7 +251,7 @@ export function siteCommand(): Command {
         rows.push(
           running
             ? [resource.metadata.name, status, message]
-            : [resource.metadata.name, "Pending", `The site process is not running; start it with "skupper${ctx.nsFlag} system start"`],
+            : [resource.metadata.name, "Pending", notRunningRow(ctx)],
         );
       }
       if (format) return;
@@ -199,11 +264,11 @@ export function siteCommand(): Command {
   addSiteFlags(site.command("generate <name>").description("Print the Site resource that create would make, without creating it"))
     .option("-o, --output <format>", "json or yaml", "yaml")
     .action(async (name: string, flags: SiteFlags, command: Command) => {
-      contextOf(command);
+      const ctx = contextOf(command);
       validateName(name);
       const format = outputFormat(flags.output) ?? "yaml";
       const base: Site = { apiVersion: API_VERSION, kind: "Site", metadata: { name }, spec: {} };
-      print(formatResource(applyFlags(base, flags, (option) => command.getOptionValueSource(option) === "cli"), format));
+      print(formatResource(applyFlags(ctx, base, flags, (option) => command.getOptionValueSource(option) === "cli"), format));
     });
 
   return site;

@@ -1,6 +1,7 @@
 import { Command } from "commander";
+import { linkAccessEnabled } from "../../api/index.js";
 import { SkupperError } from "../../common/errors.js";
-import { contextOf, type CliContext } from "../context.js";
+import { contextOf, KUBERNETES_INSTALL_COMMAND, resolvePlatform, type CliContext, type GlobalOptions } from "../context.js";
 import { print, timeoutOption, waitOption } from "../output.js";
 import { activeSite, current, statusOf } from "../resources.js";
 import { waitForResource } from "../wait.js";
@@ -27,18 +28,30 @@ async function start(ctx: CliContext, waitFor: ReturnType<typeof waitOption>, ti
   }
 }
 
+/** On Kubernetes the controller starts and stops sites: `system start|stop|reload` refuse, saying so. */
+function refuseIfManaged(ctx: CliContext, name: string): void {
+  if (!ctx.managedSite) return;
+  throw new SkupperError(
+    "ERR_UNSUPPORTED",
+    `"system ${name}" is not available on the ${ctx.platformName} platform: there the Skupper controller runs the site of a namespace for as long as it has a Site. ` +
+      `"skupper${ctx.nsFlag} site create" starts it, "skupper${ctx.nsFlag} site delete" stops it, and "skupper${ctx.nsFlag} system status" shows it.`,
+  );
+}
+
 function unsupported(name: string, description: string): Command {
   return new Command(name)
     .description(`${description} (container platforms only; not available on linux)`)
     .allowUnknownOption(true)
     .allowExcessArguments(true)
-    .action(() => {
-      throw new SkupperError("ERR_UNSUPPORTED", `"system ${name}" is for the podman and docker platforms; it is not available on the linux platform`);
+    .action((_args: unknown, command: Command) => {
+      const platform = resolvePlatform(command.optsWithGlobals<GlobalOptions>().platform);
+      const instead = platform === "kubernetes" ? `; on Kubernetes, install Skupper with "${KUBERNETES_INSTALL_COMMAND}"` : "";
+      throw new SkupperError("ERR_UNSUPPORTED", `"system ${name}" is for the podman and docker platforms; it is not available on the ${platform} platform${instead}`);
     });
 }
 
 export function systemCommand(): Command {
-  const system = new Command("system").description("Manage the site process of a namespace on this host");
+  const system = new Command("system").description("Manage the site process of a namespace on this host (on Kubernetes: show it)");
 
   system
     .command("start")
@@ -47,6 +60,7 @@ export function systemCommand(): Command {
     .option("--timeout <duration>", "raise an error if the site is not ready in this time", "60s")
     .action(async (flags: { wait?: string; timeout?: string }, command: Command) => {
       const ctx = contextOf(command);
+      refuseIfManaged(ctx, "start");
       await start(ctx, waitOption(flags.wait, "ready"), timeoutOption(flags.timeout, 60_000));
     });
 
@@ -55,6 +69,7 @@ export function systemCommand(): Command {
     .description("Stop the site process; the namespace's resources, certificates and state are kept")
     .action(async (_flags: unknown, command: Command) => {
       const ctx = contextOf(command);
+      refuseIfManaged(ctx, "stop");
       const { id: pid } = await ctx.platform.runner.stop();
       print(
         pid === undefined
@@ -69,6 +84,7 @@ export function systemCommand(): Command {
     .option("--timeout <duration>", "raise an error if the site is not ready in this time", "60s")
     .action(async (flags: { timeout?: string }, command: Command) => {
       const ctx = contextOf(command);
+      refuseIfManaged(ctx, "reload");
       await ctx.platform.runner.stop();
       await start(ctx, "ready", timeoutOption(flags.timeout, 60_000));
     });
@@ -82,7 +98,8 @@ export function systemCommand(): Command {
       const runner = await ctx.platform.runner.status();
       print(`Namespace:      ${ctx.namespace}`);
       print(`Site:           ${site ? site.metadata.name : "(none)"}`);
-      print(`Site process:   ${runner.running ? `running (pid ${runner.id})` : "not running"}`);
+      if (ctx.managedSite) print(`Site pod:       ${runner.running ? `running (${runner.id})` : "not running"}`);
+      else print(`Site process:   ${runner.running ? `running (pid ${runner.id})` : "not running"}`);
       if (site) {
         const resource = (await current(ctx, "Site", site.metadata.name)) ?? site;
         const { status, message } = statusOf(resource);
@@ -94,10 +111,10 @@ export function systemCommand(): Command {
         print(`Link port:      ${network.linkAccess.linkPort} (${network.linkAccess.linkServer || "not listening"})`);
         print(`Grant server:   port ${network.linkAccess.grantServerPort} (${network.linkAccess.grantServer})`);
       } else if (site) {
-        print("Link access:    not enabled");
+        print(`Link access:    ${linkAccessEnabled(site) ? "enabled, not set up yet" : "not enabled"}`);
       }
       const where = ctx.platform.runner.describe();
-      print(`Files:          ${where.location}`);
+      print(`${ctx.managedSite ? "Location:  " : "Files:     "}     ${where.location}`);
       print(`Log:            ${where.log}`);
       for (const problem of network?.inputProblems ?? []) print(`Problem:        ${problem}`);
     });

@@ -31,10 +31,9 @@ import type { ReconcileResult } from "../work-queue.js";
 
 const log = logger("controller");
 
-export const SITE_CA = "skupper-site-ca";
-export const SITE_SERVER = "skupper-site-server";
-export const GRANT_CA = "skupper-grant-server-ca";
-export const GRANT_SERVER = "skupper-grant-server";
+// The credentials' names are the API's (clients read them too); kept exported here for the controller's users.
+import { GRANT_CA, GRANT_SERVER, SITE_CA, SITE_SERVER } from "../../api/index.js";
+export { GRANT_CA, GRANT_SERVER, SITE_CA, SITE_SERVER };
 
 /** Every kind whose status depends on whether a site is active. */
 const SITE_DEPENDENTS = ["Link", "Listener", "Connector", "AccessGrant", "AccessToken", "RouterAccess"] as const;

@@ -1,8 +1,9 @@
 /**
  * The Kubernetes platform: resources on an API server (custom resources of skupper.io/v2alpha1
  * and core Secrets), the site's credentials in Secrets and its state in ConfigMaps and Secrets
- * (credentials.ts, state.ts), its Services and pods (site-network.ts); the site process's face
- * is site-host.ts.
+ * (credentials.ts, state.ts), its Services and pods (site-network.ts). The site process's face
+ * is site-host.ts; the CLI's is `openKubernetesPlatform` (platform.ts): the site's pod as its
+ * runner (site-runner.ts) and the requests that need the site's keys (site-requests.ts).
  */
 export {
   contextNamespace,
@@ -33,3 +34,14 @@ export {
 export { openKubernetesSiteHost, type KubernetesSiteHost, type KubernetesSiteHostOptions } from "./site-host.js";
 export { KubernetesSiteNetwork, LISTENER_LABEL, LISTENER_PORT_RANGE, placeListeners, type KubernetesSiteNetworkOptions } from "./site-network.js";
 export * from "./names.js";
+export { CliResourceStore, crdsMissing, openKubernetesPlatform, type KubernetesPlatform, type KubernetesPlatformOptions } from "./platform.js";
+export {
+  activeSite,
+  DEFAULT_SITE_TIMEOUT_MS,
+  INSTALL_COMMAND,
+  KubernetesSiteRunner,
+  notRunningMessage,
+  type KubernetesSiteRunnerOptions,
+} from "./site-runner.js";
+export { KubernetesSiteRequests, type KubernetesSiteRequestsParts, type SitePod } from "./site-requests.js";
+export { podState, POD_PROBLEMS, ROUTER_POD_SELECTOR, SiteWorkloads, type ControllerState, type PodState } from "./workloads.js";

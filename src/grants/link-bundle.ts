@@ -1,0 +1,62 @@
+/**
+ * A Link to a site and its Secret (a client certificate from the site's CA): what a grant
+ * redemption hands the redeeming site, and what `skupper link generate` prints. Pure: it needs
+ * the site CA and nothing of a platform, so the site's controller and, on Kubernetes, the CLI
+ * (which reads the CA from its Secret) issue bundles the same way.
+ */
+import { Annotation, API_VERSION, ROUTER_GROUP, type Link, type Secret } from "../api/index.js";
+import { issueCertificate, type Credentials } from "../certs/index.js";
+
+export interface LinkBundleRequest {
+  /** Name of the Link; the Secret is named `secretName`, else the same. */
+  name: string;
+  secretName?: string;
+  /** Common name of the client certificate. */
+  subject: string;
+  host: string;
+  port: number;
+  /** This (the issuing) site, recorded on the Link for the connecting site. */
+  siteId: string;
+  siteName: string;
+  /**
+   * The connecting site, when known (a redemption names it): its certificate then carries this
+   * id, and the link may announce no other. `skupper link generate` cannot know it.
+   */
+  clientSiteId?: string;
+  cost?: number;
+}
+
+/** A Link to this site and its Secret: a client certificate from this site's CA. */
+export async function issueLinkBundle(siteCa: Credentials, request: LinkBundleRequest): Promise<{ link: Link; secret: Secret }> {
+  const secretName = request.secretName ?? request.name;
+  const client = await issueCertificate(siteCa, {
+    commonName: request.subject,
+    usage: "client",
+    ...(request.clientSiteId !== undefined ? { siteId: request.clientSiteId } : {}),
+  });
+  const secret: Secret = {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: { name: secretName },
+    type: "kubernetes.io/tls",
+    data: {
+      "tls.crt": Buffer.from(client.cert).toString("base64"),
+      "tls.key": Buffer.from(client.key).toString("base64"),
+      "ca.crt": Buffer.from(siteCa.cert).toString("base64"),
+    },
+  };
+  const link: Link = {
+    apiVersion: API_VERSION,
+    kind: "Link",
+    metadata: {
+      name: request.name,
+      annotations: { [Annotation.remoteSiteId]: request.siteId, [Annotation.remoteSiteName]: request.siteName },
+    },
+    spec: {
+      endpoints: [{ name: "inter-router", host: request.host, port: String(request.port), group: ROUTER_GROUP }],
+      tlsCredentials: secretName,
+      ...(request.cost !== undefined ? { cost: request.cost } : {}),
+    },
+  };
+  return { link, secret };
+}
