@@ -72,7 +72,7 @@ interface Condition {
 }
 interface CustomResource {
   metadata: { name: string; uid: string };
-  status?: { status?: string; message?: string; conditions?: Condition[]; redemptionsMade?: number; url?: string };
+  status?: { status?: string; message?: string; conditions?: Condition[]; redemptions?: number; url?: string };
 }
 
 async function waitForStatus(namespace: string, kind: string, name: string, wanted = "Ready", timeoutMs = LINK_TIMEOUT_MS): Promise<CustomResource> {
@@ -271,7 +271,7 @@ EOF`);
     assert.equal(await siteId("east"), before.east);
     assert.equal(await caOf("west"), before.ca);
     const grant = await kjson<CustomResource>(["-n", "west", "get", "accessgrant", "grant-west"]);
-    assert.equal(grant.status?.redemptionsMade, 1);
+    assert.equal(grant.status?.redemptions, 1);
     await waitForStatus("east", "link", "token-to-west");
     assert.match(await httpFromPod("east", "http://backend:8080/"), /^hello from backend-/);
   });
@@ -358,33 +358,44 @@ EOF`);
       const [linkPort, grantPort, listenerPort] = [await freePort(), await freePort(), await freePort()];
       await ok(["site", "create", "local", "--enable-link-access", "--host", nodeAddress, "--link-port", String(linkPort), "--grant-server-port", String(grantPort)], localRun);
 
-      // Kubernetes → local.
-      const toLocal = path.join(work, "to-local.yaml");
-      await ok(["token", "issue", toLocal], localRun);
-      await ok(["-n", namespace, "token", "redeem", toLocal], kubeRun);
-      // Local → Kubernetes.
-      const toKube = path.join(work, "to-kube.yaml");
-      await ok(["-n", namespace, "token", "issue", toKube], kubeRun);
-      await ok(["token", "redeem", toKube], localRun);
-      const readyLinks = async (args: string[], options: typeof kubeRun | typeof localRun) => parseTable(await ok([...args, "link", "status"], options)).filter((r) => r.STATUS === "Ready").length;
-      await eventually("the Kubernetes site's link to the local site", async () => (await readyLinks(["-n", namespace], kubeRun)) >= 1, LINK_TIMEOUT_MS, 1000);
-      await eventually("the local site's link to the Kubernetes site", async () => (await readyLinks([], localRun)) >= 1, LINK_TIMEOUT_MS, 1000);
+      const readyLinks = async (args: string[], options: typeof kubeRun | typeof localRun) => parseTable(await ok([...args, "link", "status"], options)).filter((r) => r.STATUS === "Ready");
+      const linked = async () => {
+        await eventually("the Kubernetes site's side of the link Ready", async () => (await readyLinks(["-n", namespace], kubeRun)).length === 1, LINK_TIMEOUT_MS, 1000);
+        await eventually("the local site's side of the link Ready", async () => (await readyLinks([], localRun)).length === 1, LINK_TIMEOUT_MS, 1000);
+      };
 
-      // A local HTTP service reached from a pod.
+      // A local HTTP service reached from a pod, and a service in the cluster reached from this host.
       const server = http.createServer((_req, res) => res.end("hello from the host\n"));
       await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
       const port = (server.address() as { port: number }).port;
+      const bothWays = async () => {
+        assert.equal(await httpFromPod(namespace, "http://host-web:8080/"), "hello from the host");
+        const body = await eventually("HTTP from this host to the pod", () => httpGet(`http://127.0.0.1:${listenerPort}/`).catch(() => undefined), LINK_TIMEOUT_MS, 500);
+        assert.match(body, /^hello from pod-web-/);
+      };
       try {
         await ok(["connector", "create", "host-web", String(port), "--host", "127.0.0.1"], localRun);
         await ok(["-n", namespace, "listener", "create", "host-web", "8080"], kubeRun);
-        assert.equal(await httpFromPod(namespace, "http://host-web:8080/"), "hello from the host");
-
-        // A service in the cluster reached from this host.
         await deployBackend(namespace, "pod-web");
         await ok(["-n", namespace, "connector", "create", "pod-web", "8080", "--selector", "app=pod-web"], kubeRun);
         await ok(["listener", "create", "pod-web", String(listenerPort), "--host", "127.0.0.1"], localRun);
-        const body = await eventually("HTTP from this host to the pod", () => httpGet(`http://127.0.0.1:${listenerPort}/`).catch(() => undefined), LINK_TIMEOUT_MS, 500);
-        assert.match(body, /^hello from pod-web-/);
+
+        // The Kubernetes site dials the local one.
+        const toLocal = path.join(work, "to-local.yaml");
+        await ok(["token", "issue", toLocal], localRun);
+        await ok(["-n", namespace, "token", "redeem", toLocal], kubeRun);
+        await linked();
+        await bothWays();
+
+        // The other way round: the local site dials the Kubernetes one.
+        const outgoing = (await readyLinks(["-n", namespace], kubeRun))[0]?.NAME ?? "";
+        await ok(["-n", namespace, "link", "delete", outgoing], kubeRun);
+        await eventually("no link left on the local site", async () => parseTable(await ok(["link", "status"], localRun)).length === 0, LINK_TIMEOUT_MS, 1000);
+        const toKube = path.join(work, "to-kube.yaml");
+        await ok(["-n", namespace, "token", "issue", toKube], kubeRun);
+        await ok(["token", "redeem", toKube], localRun);
+        await linked();
+        await bothWays();
       } finally {
         server.close();
       }
