@@ -185,6 +185,8 @@ describe("sites on Kubernetes", { skip }, () => {
   });
 
   after(async () => {
+    // The controller goes too: it would run the sites of later test files, which run their own.
+    await kubectl(["delete", "namespace", "skupper", "--wait=true", "--timeout=60s"], { kubeconfig, timeoutMs: 90_000 });
     for (const namespace of namespaces) await kubectl(["delete", "namespace", namespace, "--wait=false"], { kubeconfig });
     if (work) await fs.rm(work, { recursive: true, force: true });
   });
