@@ -80,7 +80,7 @@ export const SITE_RULES: readonly Rule[] = [
     apiGroups: [SKUPPER_GROUP],
     resources: [...SKUPPER_RESOURCES],
     verbs: ["get", "list", "watch", "create", "update", "delete"],
-    why: "The reconcilers read and watch every kind; a redemption creates the Links and AccessTokens it yields, a revoke deletes AccessGrants, and the first status write adds (an update) the finalizer that `finalize` removes.",
+    why: "The reconcilers read and watch every kind; a redemption creates the Links and AccessTokens it yields, a revoke deletes AccessGrants; `finalize` removes (an update) the finalizer earlier versions added.",
   },
   {
     apiGroups: [SKUPPER_GROUP],
