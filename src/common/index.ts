@@ -6,3 +6,4 @@ export * from "./log.js";
 export * from "./version.js";
 export * from "./connection-limiter.js";
 export * from "./pem.js";
+export * from "./shutdown.js";

@@ -8,6 +8,7 @@
 import { parseArgs } from "node:util";
 import { errorMessage, SkupperError } from "../common/errors.js";
 import { logger } from "../common/log.js";
+import { exitOnSignals } from "../common/shutdown.js";
 import { version } from "../common/version.js";
 import { kubernetesConfig } from "../platform/kubernetes/index.js";
 import { controllerSettings, Operator } from "./index.js";
@@ -57,18 +58,7 @@ async function main(): Promise<void> {
   });
   const operator = new Operator({ config, ...settings });
 
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info(`stopping (${signal})`);
-    const force = setTimeout(() => process.exit(1), 5000);
-    force.unref();
-    await operator.stop();
-    process.exit(0);
-  };
-  process.on("SIGTERM", () => void shutdown("SIGTERM"));
-  process.on("SIGINT", () => void shutdown("SIGINT"));
+  exitOnSignals(log, () => operator.stop());
 
   const where = settings.namespaces ? `in namespace${settings.namespaces.length > 1 ? "s" : ""} ${settings.namespaces.map((ns) => `"${ns}"`).join(", ")}` : "in all namespaces";
   log.info(`Skupper controller ${version()} watching Sites ${where} (API server ${config.getCurrentCluster()?.server}); site image ${settings.image}`);

@@ -7,6 +7,7 @@
 import { parseArgs } from "node:util";
 import { removeStaleTempFiles } from "../common/files.js";
 import { logger } from "../common/log.js";
+import { exitOnSignals } from "../common/shutdown.js";
 import { version } from "../common/version.js";
 import { openKubernetesSiteHost } from "../platform/kubernetes/index.js";
 import { acquirePidFile, AlreadyRunningError, DEFAULT_NAMESPACE, openLocalSiteHost, releasePidFile, skupperHome } from "../platform/local/index.js";
@@ -44,23 +45,14 @@ async function main(): Promise<void> {
   const removed = await removeStaleTempFiles(paths.root);
   if (removed.length > 0) log.info(`removed ${removed.length} temporary file(s) left by processes that ended while writing`);
   let site: { stop(): Promise<void> } | undefined;
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info(`stopping (${signal})`);
-    const force = setTimeout(() => process.exit(1), 5000);
-    force.unref();
+  exitOnSignals(log, async () => {
     try {
       await site?.stop();
       await host.close();
     } finally {
       await releasePidFile(paths.pidFile);
-      process.exit(0);
     }
-  };
-  process.on("SIGTERM", () => void shutdown("SIGTERM"));
-  process.on("SIGINT", () => void shutdown("SIGINT"));
+  });
   process.on("uncaughtException", (err) => {
     log.error(`unexpected failure: ${err.stack ?? err.message}`);
     void releasePidFile(paths.pidFile).finally(() => process.exit(1));
@@ -84,21 +76,9 @@ async function runOnKubernetes(values: { namespace?: string; kubeconfig?: string
     ...(values.context ? { context: values.context } : {}),
   });
   let site: { stop(): Promise<void> } | undefined;
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info(`stopping (${signal})`);
-    const force = setTimeout(() => process.exit(1), 5000);
-    force.unref();
-    try {
-      await site?.stop();
-    } finally {
-      process.exit(0);
-    }
-  };
-  process.on("SIGTERM", () => void shutdown("SIGTERM"));
-  process.on("SIGINT", () => void shutdown("SIGINT"));
+  exitOnSignals(log, async () => {
+    await site?.stop();
+  });
   log.info(`site process ${process.pid} starting for Kubernetes namespace "${host.namespace}" (version ${version()})`);
   site = await runSite(host, { version: version() });
   log.info("site process ready");
