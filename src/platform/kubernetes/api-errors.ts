@@ -57,7 +57,7 @@ export function translateApiError(err: unknown, call: ApiCall): SkupperError | t
     case 403:
       return new SkupperError(
         "ERR_KUBERNETES_FORBIDDEN",
-        `Permission denied: the kubeconfig's user may not ${verb} ${resource} in namespace "${namespace}". Ask for a Role that allows "${verb}" on "${resource}" there. (${message || "Forbidden"})`,
+        `Permission denied: ${whoAsks(call.config)} may not ${verb} ${resource} in namespace "${namespace}". Ask for a Role that allows "${verb}" on "${resource}" there. (${message || "Forbidden"})`,
       );
     case 400:
     case 422:
@@ -65,6 +65,11 @@ export function translateApiError(err: unknown, call: ApiCall): SkupperError | t
     default:
       return new SkupperError("ERR_KUBERNETES", `The Kubernetes API server answered ${code} to a ${verb} of ${what}${message ? `: ${message}` : ""}`);
   }
+}
+
+/** Who made the call, as a sentence's subject: in a pod its ServiceAccount, else the kubeconfig's user. */
+function whoAsks(config: KubeConfig): string {
+  return config.getCurrentUser()?.name === "inClusterUser" ? "this pod's ServiceAccount" : "the kubeconfig's user";
 }
 
 function parseStatus(body: unknown): ApiStatus | undefined {
