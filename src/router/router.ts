@@ -370,8 +370,10 @@ export class Router implements DataPlane, SessionOwner, DialerHost, LinkServerHo
   linkState(session: LinkSession, adverts: LinkStateAdvert[]): void {
     const accepted = adverts.filter((advert) => this.db.accept(advert));
     if (accepted.length === 0) return;
-    for (const set of this.peers.values()) {
-      for (const other of set) if (other !== session) other.sendLinkState(accepted);
+    // Not back to the neighbour they came from, on any of the links joining us to it.
+    for (const [peerId, set] of this.peers) {
+      if (peerId === session.peerSiteId) continue;
+      for (const other of set) other.sendLinkState(accepted);
     }
     this.recompute();
   }
@@ -581,14 +583,20 @@ export class Router implements DataPlane, SessionOwner, DialerHost, LinkServerHo
     return best;
   }
 
-  /** An up session to the first hop toward `siteId`: the cheapest if there are several. */
+  /** An up session to the first hop toward `siteId`. */
   private sessionToward(siteId: string): LinkSession | undefined {
     const route = this.table.routes.get(siteId);
-    if (!route) return undefined;
-    const sessions = this.peers.get(route.via);
-    if (!sessions) return undefined;
+    return route ? this.bestSession(route.via) : undefined;
+  }
+
+  /**
+   * The link that carries traffic to the neighbour `peerId` when several join us to it (two
+   * tokens redeemed, or links in both directions): the cheapest up one, the oldest on a tie, so
+   * new streams stay on one link until it goes down and the next one takes over.
+   */
+  private bestSession(peerId: string): LinkSession | undefined {
     let best: LinkSession | undefined;
-    for (const session of sessions) {
+    for (const session of this.peers.get(peerId) ?? []) {
       if (session.state !== "up") continue;
       if (!best || session.cost < best.cost) best = session;
     }
@@ -614,12 +622,13 @@ export class Router implements DataPlane, SessionOwner, DialerHost, LinkServerHo
     if (this.closed) return;
     const links: Record<string, number> = {};
     const rtt: Record<string, number> = {};
-    for (const [peerId, sessions] of this.peers) {
-      for (const session of sessions) {
-        if (session.state !== "up") continue;
-        links[peerId] = Math.min(links[peerId] ?? Infinity, session.cost);
-        if (session.rttMs !== undefined) rtt[peerId] = Math.round(session.rttMs * 10) / 10;
-      }
+    // One entry per neighbour site, however many links join us to it: the link that carries
+    // the traffic (bestSession) gives the cost and the RTT.
+    for (const peerId of this.peers.keys()) {
+      const session = this.bestSession(peerId);
+      if (!session) continue;
+      links[peerId] = session.cost;
+      if (session.rttMs !== undefined) rtt[peerId] = Math.round(session.rttMs * 10) / 10;
     }
     const connectors: Record<string, number> = {};
     for (const c of this.connectors.values()) connectors[c.config.routingKey] = (connectors[c.config.routingKey] ?? 0) + 1;

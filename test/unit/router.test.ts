@@ -121,6 +121,69 @@ describe("a service across a relay", () => {
   });
 });
 
+describe("two sites joined by several links", () => {
+  const selfLinks = (r: Router) => r.status().network.find((site) => site.id === r.siteId)?.links;
+
+  test("A dials B twice and B dials A once: one neighbour at the cheapest cost; streams take the cheapest link, then the next as each goes", async () => {
+    const a = router("a");
+    const b = router("b");
+    const ab1 = linkRouters(a, b, { cost: 1, name: "a-to-b-1" });
+    const ab3 = linkRouters(a, b, { cost: 3, name: "a-to-b-3" });
+    const ba2 = linkRouters(b, a, { cost: 2, name: "b-to-a-2" });
+    cleanup.push(ab1.close, ab3.close, ba2.close);
+    const backend = await serve((s) => s.on("data", (d) => s.end(`b:${d}`)));
+    cleanup.push(() => backend.close());
+    const listenerPort = await freePort();
+    b.setConnectors([{ name: "svc", host: "127.0.0.1", port: backend.port, routingKey: "svc" }]);
+    a.setListeners([{ name: "svc", host: "127.0.0.1", port: listenerPort, routingKey: "svc" }]);
+    await until("A's listener to open", () => a.status().listeners[0]?.state === "listening");
+    await until("three links up on both sides", () => a.status().incoming.length === 1 && b.status().incoming.length === 2);
+    assert.deepEqual(selfLinks(a), { "id-b": 1 }, "A advertises B once, at the cheapest link's cost");
+    assert.deepEqual(selfLinks(b), { "id-a": 1 });
+    assert.equal(a.status().network.find((site) => site.id === "id-b")?.cost, 1, "the two ends are not added up");
+
+    // Each link is cut in turn; A's side of it is socketA when A dials, socketB when B does.
+    const opensOn = () => [ab1.socketA, ab3.socketA, ba2.socketB].map((s) => s.tap.of(FrameType.Open).length);
+    assert.deepEqual(await within("the exchange", exchange(listenerPort, "1")), { reply: "b:1", end: "end" });
+    assert.deepEqual(opensOn(), [1, 0, 0], "the cost-1 link carries the stream");
+
+    ab1.socketA.cut();
+    await until("A to advertise B at cost 2", () => selfLinks(a)?.["id-b"] === 2);
+    assert.deepEqual(await within("the exchange", exchange(listenerPort, "2")), { reply: "b:2", end: "end" });
+    assert.deepEqual(opensOn(), [1, 0, 1], "the cost-2 link B dialed takes over");
+
+    ba2.socketA.cut();
+    await until("A to advertise B at cost 3", () => selfLinks(a)?.["id-b"] === 3);
+    assert.deepEqual(await within("the exchange", exchange(listenerPort, "3")), { reply: "b:3", end: "end" });
+    assert.deepEqual(opensOn(), [1, 1, 1], "then the last one");
+
+    ab3.socketA.cut();
+    await until("B to be gone and A's listener to close", () => selfLinks(a)?.["id-b"] === undefined && a.status().listeners[0]?.state === "waiting");
+  });
+
+  test("an advert is not sent back to the neighbour it came from, over another link between the two", async () => {
+    const a = router("a");
+    const b = router("b");
+    const c = router("c");
+    const ab1 = linkRouters(a, b);
+    const ab2 = linkRouters(a, b);
+    cleanup.push(ab1.close, ab2.close);
+    await until("both links up", () => b.status().incoming.length === 2 && selfLinks(a)?.["id-b"] === 1);
+    const cb = linkRouters(c, b);
+    cleanup.push(cb.close);
+    await until("A to reach C through B", () => a.status().network.find((site) => site.id === "id-c")?.reachable === true);
+    // Give anything A would write back a chance to cross: a full round trip over both links.
+    a.setConnectors([{ name: "flush", host: "127.0.0.1", port: 1, routingKey: "flush" }]);
+    await until("B to see A's new advert", () => b.status().network.find((site) => site.id === "id-a")?.connectors.flush === 1);
+    const advertsFromA = [ab1.socketA, ab2.socketA]
+      .flatMap((s) => s.tap.of(FrameType.LinkState))
+      .flatMap((f) => JSON.parse(f.payload!.toString()) as Array<{ id: string }>)
+      .map((advert) => advert.id);
+    assert.ok(advertsFromA.length > 0);
+    assert.deepEqual([...new Set(advertsFromA)], ["id-a"], "A only ever sent B its own advert");
+  });
+});
+
 describe("an OPEN a site cannot serve is refused with a reason", () => {
   async function probe(n: Net, request: { key: string; dest: string; hops: number }): Promise<{ code?: number; message?: string }> {
     const end = new TestEndpoint();
