@@ -1,7 +1,7 @@
 /**
  * AccessTokens: each one not yet redeemed is redeemed once with the grant server named in it;
  * the Secret and Link it yields are written to the site's input. Refusals (expired, used up,
- * wrong code, link to self, already linked) are final for that token; network failures are
+ * wrong code, link to self) are final for that token; network failures are
  * retried with backoff.
  *
  * Once the grant server has answered, the redemption is spent, so from then on the order is:
@@ -62,10 +62,6 @@ export interface TokenContext {
 
 export interface TokenDeps {
   context(): TokenContext | undefined;
-  /** Site ids this site is linked with, in either direction. */
-  linkedSites(): string[];
-  /** Name of the link (outgoing or incoming) that joins this site to `siteId`, if any. */
-  linkTo(siteId: string): string | undefined;
   /** A sentence if a Link or Secret named `name` exists that this token did not create. */
   nameConflict(name: string, token: string): string | undefined;
   /** Names of the Links in input created by redeeming the token named `token`. */
@@ -216,7 +212,6 @@ export class TokenRedeemer {
       subject: context.siteName,
       siteId: context.siteId,
       siteName: context.siteName,
-      linkedSites: this.deps.linkedSites(),
     })
       .then((credentials) => {
         state.inFlight = false;
@@ -309,16 +304,7 @@ export class TokenRedeemer {
   }
 
   private describe(err: unknown): string {
-    if (err instanceof RedemptionError) {
-      if (err.reason === "duplicate" && err.details.issuerSiteId) {
-        const link = this.deps.linkTo(err.details.issuerSiteId);
-        const site = err.details.issuerSiteName ?? err.details.issuerSiteId;
-        return link
-          ? `This site is already linked to site "${site}" (link "${link}"); delete that link first to replace it`
-          : `This site is already linked to site "${site}"`;
-      }
-      return err.message;
-    }
+    if (err instanceof RedemptionError) return err.message;
     return `redemption failed: ${(err as Error).message}`;
   }
 

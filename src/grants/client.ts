@@ -29,7 +29,6 @@ export interface RedeemerIdentity {
   subject: string;
   siteId: string;
   siteName: string;
-  linkedSites: string[];
 }
 
 /** What a redemption yields, already named for the redeeming site (see credentialNames). */
@@ -109,7 +108,6 @@ function post(
           [Header.subject]: identity.subject,
           [Header.siteId]: identity.siteId,
           [Header.siteName]: identity.siteName,
-          [Header.linkedSites]: identity.linkedSites.join(","),
           "Content-Length": Buffer.byteLength(token.code),
         },
       },
@@ -201,7 +199,6 @@ function refusalError(status: number, headers: Record<string, string | string[] 
     case "refused":
       return new RedemptionError(reason, `the issuing site refused the token's code (${text}); the token file may have been altered`, false);
     case "self":
-    case "duplicate":
     case "invalid":
       return new RedemptionError(reason, text, false, details);
     default:

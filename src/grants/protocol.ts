@@ -9,8 +9,6 @@ export const Header = {
   subject: "subject",
   siteId: "skupper-site-id",
   siteName: "skupper-site-name",
-  /** Comma-separated site ids the redeeming site is already linked with (either direction). */
-  linkedSites: "skupper-linked-sites",
   /** Response: machine-readable reason of a refusal. */
   error: "skupper-error",
   /** Response: identity of the issuing site (on refusals that concern it). */
@@ -25,7 +23,7 @@ export const ResponseAnnotation = {
 } as const;
 
 /** Why a redemption was refused. Each has its own status code and sentence. */
-export type RefusalReason = "unknown" | "expired" | "exhausted" | "refused" | "self" | "duplicate" | "invalid";
+export type RefusalReason = "unknown" | "expired" | "exhausted" | "refused" | "self" | "invalid";
 
 export const REFUSAL_STATUS: Record<RefusalReason, number> = {
   unknown: 404,
@@ -33,7 +31,6 @@ export const REFUSAL_STATUS: Record<RefusalReason, number> = {
   exhausted: 410,
   refused: 403,
   self: 409,
-  duplicate: 409,
   invalid: 400,
 };
 

@@ -36,7 +36,6 @@ export interface RedemptionRequest {
   subject: string;
   siteId?: string;
   siteName?: string;
-  linkedSites: string[];
   /** The host name the client used to reach us (from the Host header). */
   host?: string;
 }
@@ -263,11 +262,9 @@ function redemptionRequest(req: IncomingMessage, grant: GrantRecord): Redemption
     return typeof value === "string" && value.trim() !== "" ? value.trim() : undefined;
   };
   const name = header(Header.name) ?? grant.name;
-  const linked = header(Header.linkedSites);
   const request: RedemptionRequest = {
     name,
     subject: header(Header.subject) ?? name,
-    linkedSites: linked ? linked.split(",").map((s) => s.trim()).filter(Boolean) : [],
   };
   const siteId = header(Header.siteId);
   const siteName = header(Header.siteName);

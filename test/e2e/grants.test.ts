@@ -1,6 +1,6 @@
 /**
  * Grant rules, seen by the redeeming user: expiry, use count, unknown and wrong-code tokens,
- * link to self, second link to the same site, concurrent redemptions, and restart of the
+ * link to self, a second link to the same site (allowed), concurrent redemptions, and restart of the
  * issuing site (counts kept, links come back by themselves).
  *
  * Every test stands alone (run any one with --test-name-pattern): the redeeming sites are new
@@ -181,15 +181,22 @@ test("a site cannot redeem its own token", async () => {
   assert.equal((await grantOf(token))["REDEMPTIONS MADE"], "0");
 });
 
-test("a second link to an already linked site is refused, naming the existing link", async () => {
+test("a second token from an already linked site makes a second link, as in the original; both are Ready", async () => {
   const redeemer = await newSite("twice");
   const firstToken = await issue("first.yaml");
   await ok(["-n", redeemer, "token", "redeem", firstToken], { home });
   const first = await readyLink(redeemer, await tokenName(firstToken));
   const token = await issue("second.yaml");
-  await redeemFails(redeemer, token, new RegExp(`already linked to site "${WEST}" \\(link "${first.NAME}"\\)`), redeemed(first.NAME as string));
-  assert.equal((await grantOf(token))["REDEMPTIONS MADE"], "0");
-  assert.deepEqual((await linkRows(redeemer)).map((r) => [r.NAME, r.STATUS]), [[first.NAME, "Ready"]], "the first link is untouched");
+  await ok(["-n", redeemer, "token", "redeem", token], { home });
+  const second = await readyLink(redeemer, await tokenName(token));
+  assert.equal((await grantOf(token))["REDEMPTIONS MADE"], "1");
+  assert.deepEqual([first["REMOTE SITE"], second["REMOTE SITE"]], [WEST, WEST]);
+  assert.equal((await linkRows(redeemer)).length, 2, "the first link is kept");
+  assert.deepEqual(await inventory(redeemer), redeemed(...[first.NAME as string, second.NAME as string].sort()));
+  await eventually("west to see both incoming links", async () => {
+    const names = (await linkRows(WEST)).filter((r) => r.DIRECTION === "incoming" && r["REMOTE SITE"] === redeemer).map((r) => r.NAME).sort();
+    return JSON.stringify(names) === JSON.stringify([first.NAME, second.NAME].sort());
+  });
 });
 
 test("ten sites redeeming a three-use token at once make exactly three links", async () => {

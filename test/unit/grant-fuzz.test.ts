@@ -155,7 +155,7 @@ describe("grant server under random requests", () => {
   test("after all that, the server is up and a real redemption works", async () => {
     const credentials = await redeemToken(
       { url: `https://127.0.0.1:${port}/${UID}`, code: CODE, ca: authorities.grantCa.cert },
-      { name: "after-fuzz", subject: "east", siteId: "site-east", siteName: "east", linkedSites: [] },
+      { name: "after-fuzz", subject: "east", siteId: "site-east", siteName: "east" },
       3000,
     );
     assert.equal(credentials.links[0]?.metadata.name, "after-fuzz");
@@ -283,7 +283,7 @@ describe("redemption response check under random and mutated answers", () => {
     const ledgerForAnswer = new IssuingLedger(authorities.siteCa);
     validAnswer = await ledgerForAnswer.issue(
       { name: "g", uid: "g", code: "c", expiresAt: 0, allowed: 1, made: 0 },
-      { name: "west-token", subject: "east", linkedSites: [], host: "192.0.2.10" },
+      { name: "west-token", subject: "east", host: "192.0.2.10" },
     );
   });
 

@@ -27,7 +27,7 @@ setLogSink(() => undefined);
 const LATE_MS = 2000;
 const EARLY_MS = 50;
 
-const identity = { name: "east-token", subject: "east", siteId: "site-east", siteName: "east", linkedSites: [] };
+const identity = { name: "east-token", subject: "east", siteId: "site-east", siteName: "east" };
 
 let authorities: Authorities;
 const servers: GrantServer[] = [];

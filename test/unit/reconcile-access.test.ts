@@ -112,7 +112,7 @@ describe("AccessGrant", () => {
     await h.resources.create(grant("g1"));
     await h.untilStatus("AccessGrant", "g1", "Ready");
     const record = h.ledger?.find((await h.get("AccessGrant", "g1"))?.metadata.uid ?? "") as GrantRecord;
-    const body = await h.ledger!.issue(record, { name: "to-west", subject: "east", siteId: EAST_ID, siteName: "east", linkedSites: [] });
+    const body = await h.ledger!.issue(record, { name: "to-west", subject: "east", siteId: EAST_ID, siteName: "east" });
     const { resources } = parseDocuments(body, "response");
     const secret = resources.find((r): r is Secret => r.kind === "Secret");
     assert.ok(secret);

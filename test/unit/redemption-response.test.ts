@@ -33,7 +33,7 @@ after(async () => {
   await new Promise((resolve) => server.close(resolve));
 });
 
-const identity = { name: "west-token", subject: "east", siteId: "site-east", siteName: "east", linkedSites: [] };
+const identity = { name: "west-token", subject: "east", siteId: "site-east", siteName: "east" };
 
 function token() {
   return { url: `https://127.0.0.1:${port}/grant`, code: "any", ca: authorities.grantCa.cert };

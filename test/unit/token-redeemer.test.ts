@@ -28,12 +28,6 @@ class FakeSite implements TokenDeps {
   redeemer: TokenRedeemer | undefined;
 
   context: () => { siteId: string; siteName: string } | undefined = () => ({ siteId: "site-east", siteName: "east" });
-  linkedSites(): string[] {
-    return [];
-  }
-  linkTo(): string | undefined {
-    return undefined;
-  }
   nameConflict(name: string, token: string): string | undefined {
     for (const kind of ["Link", "Secret"] as const) {
       const conflict = conflictWith(kind, name, this.input.get(`${kind}/${name}`), token);

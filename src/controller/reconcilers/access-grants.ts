@@ -76,16 +76,8 @@ export class AccessGrantReconciler implements Reconciler {
     if (request.siteId === siteId) {
       throw new Refusal("self", `This token was issued by site "${site.metadata.name}" itself; a site cannot link to itself`, issuer);
     }
-    if (request.siteId) {
-      const status = router.status();
-      const linked =
-        request.linkedSites.includes(siteId) ||
-        status.outgoing.some((o) => o.remoteSiteId === request.siteId) ||
-        status.incoming.some((i) => i.remoteSiteId === request.siteId);
-      if (linked) {
-        throw new Refusal("duplicate", `Site "${request.siteName ?? request.siteId}" is already linked to site "${site.metadata.name}"`, issuer);
-      }
-    }
+    // A site already linked with the redeeming one is served like any other (as in the
+    // original): several links between two sites are normal, and the router uses the cheapest.
     const requested = request.host ? canonicalHost(request.host) : undefined;
     const host = plan.hosts.find((h) => canonicalHost(h) === requested) ?? (plan.hosts[0] as string);
     const { link, secret } = await issueLinkBundle(siteCa, {

@@ -23,8 +23,6 @@ export class AccessTokenReconciler implements Reconciler {
         ctx.active.site && ctx.active.router
           ? { siteId: ctx.active.siteId, siteName: ctx.active.site.metadata.name, ...(ctx.active.grantCa ? { ownGrantCa: ctx.active.grantCa.cert } : {}) }
           : undefined,
-      linkedSites: () => this.linkedSites(),
-      linkTo: (siteId) => this.linkTo(siteId),
       nameConflict: (name, token) => this.nameConflict(name, token),
       linksCreatedBy: (token) => ctx.cache.list("Link").filter((l) => l.metadata.annotations?.[Annotation.accessToken] === token).map((l) => l.metadata.name),
       save: (token, credentials) => this.save(token, credentials),
@@ -94,28 +92,6 @@ export class AccessTokenReconciler implements Reconciler {
       // Written by an earlier attempt for this token (checked above): write it again.
       return this.ctx.store.update(desired as R);
     }
-  }
-
-  private linkedSites(): string[] {
-    const ids = new Set<string>();
-    const status = this.ctx.active.router?.status();
-    for (const o of status?.outgoing ?? []) if (o.remoteSiteId) ids.add(o.remoteSiteId);
-    for (const i of status?.incoming ?? []) ids.add(i.remoteSiteId);
-    for (const link of this.ctx.cache.list("Link")) {
-      const id = link.metadata.annotations?.[Annotation.remoteSiteId];
-      if (id) ids.add(id);
-    }
-    return [...ids];
-  }
-
-  private linkTo(siteId: string): string | undefined {
-    const status = this.ctx.active.router?.status();
-    const outgoing = status?.outgoing.find((o) => o.remoteSiteId === siteId)?.name;
-    if (outgoing) return outgoing;
-    const annotated = this.ctx.cache.list("Link").find((l) => l.metadata.annotations?.[Annotation.remoteSiteId] === siteId);
-    if (annotated) return annotated.metadata.name;
-    const incoming = status?.incoming.find((i) => i.remoteSiteId === siteId);
-    return incoming ? `${incoming.name}, incoming` : undefined;
   }
 
   private nameConflict(name: string, token: string): string | undefined {
