@@ -1,7 +1,8 @@
 /**
  * The seed procedures on plain loopback: two sites on one host, explicit ports.
  * seed 000 (CLI: site update --enable-link-access, token issue, token redeem, link status) and
- * seed 001 (YAML: AccessGrant, status fields read with templates, AccessToken built from them).
+ * seed 001 (YAML: AccessGrant, status fields read with templates, AccessToken built from them),
+ * each on its own and both between the same two sites (two links, as in the original).
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
@@ -9,6 +10,7 @@ import { promises as fs } from "node:fs";
 import path from "node:path";
 import { after, test } from "node:test";
 import { eventually, freePort, ok, parseTable, ROOT, Sandbox, skupper } from "../helpers/cli.js";
+import { exchange, identityBackend } from "../helpers/network.js";
 
 const sandbox = await Sandbox.create("linking");
 after(() => sandbox.cleanup());
@@ -151,6 +153,81 @@ skupper -n east apply -f token.yaml
 
   const grants = parseTable(await ok(["-n", "west", "get", "accessgrants"], { home }));
   assert.equal(grants[0]?.["REDEMPTIONS MADE"], "1");
+});
+
+test("seeds 000 and 001 back to back between the same two sites: both tokens redeemed, two Ready links, a service reached", async () => {
+  const home = sandbox.home("both");
+  const dir = path.join(sandbox.root, "both");
+  await fs.mkdir(dir, { recursive: true });
+  await ok(["-n", "west", "site", "create", "west", "--link-port", String(await freePort()), "--grant-server-port", String(await freePort())], { home });
+  await ok(["-n", "east", "site", "create", "east"], { home });
+
+  // Seed 000: the CLI procedure.
+  await ok(["-n", "west", "site", "update", "--enable-link-access"], { home });
+  const tokenFile = path.join(dir, "west.yaml");
+  await ok(["-n", "west", "token", "issue", tokenFile], { home });
+  await ok(["-n", "east", "token", "redeem", tokenFile], { home });
+  const first = await eventually("the first link to be Ready", async () => (await linkRows(home, "east")).find((r) => r.STATUS === "Ready"));
+
+  // Seed 001: the YAML procedure, between the same two sites.
+  await fs.writeFile(
+    path.join(dir, "accessgrant.yaml"),
+    "apiVersion: skupper.io/v2alpha1\nkind: AccessGrant\nmetadata:\n  name: grant-west\nspec:\n  redemptionsAllowed: 2\n  expirationWindow: 25m\n",
+  );
+  await runShell(
+    `
+set -e
+skupper -n west apply -f accessgrant.yaml
+until skupper -n west get accessgrants | grep -q '^grant-west .* Ready '; do sleep 0.1; done
+URL="$(skupper -n west get accessgrant grant-west -o template --template '{{ .status.url }}')"
+CODE="$(skupper -n west get accessgrant grant-west -o template --template '{{ .status.code }}')"
+CA_RAW="$(skupper -n west get accessgrant grant-west -o template --template '{{ .status.ca }}')"
+cat > token.yaml <<EOF
+apiVersion: skupper.io/v2alpha1
+kind: AccessToken
+metadata:
+  name: token-to-west
+spec:
+  code: "$(printf '%s' "$CODE")"
+  ca: |-
+$(printf '%s\\n' "$CA_RAW" | sed 's/^/    /')
+  url: "$(printf '%s' "$URL")"
+EOF
+skupper -n east apply -f token.yaml
+`,
+    dir,
+    home,
+  );
+
+  const tokens = await eventually("both AccessTokens on east to be redeemed", async () => {
+    const rows = parseTable(await ok(["-n", "east", "get", "accesstokens"], { home }));
+    return rows.length === 2 && rows.every((r) => r.REDEEMED === "true") && rows;
+  });
+  assert.deepEqual(
+    tokens.map((r) => [r.NAME, r.STATUS, r.MESSAGE]).sort(),
+    [[first.NAME, "Ready", "OK"], ["token-to-west", "Ready", "OK"]].sort(),
+  );
+  const links = await eventually("two Ready links on east", async () => {
+    const rows = (await linkRows(home, "east")).filter((r) => r.STATUS === "Ready");
+    return rows.length === 2 && rows;
+  });
+  assert.deepEqual(
+    links.map((r) => [r.NAME, r["REMOTE SITE"], r.DIRECTION]).sort(),
+    [[first.NAME, "west", "outgoing"], ["token-to-west", "west", "outgoing"]].sort(),
+  );
+  await eventually("west to see both incoming links", async () =>
+    (await linkRows(home, "west")).filter((r) => r.DIRECTION === "incoming" && r["REMOTE SITE"] === "east").length === 2,
+  );
+
+  const backend = await identityBackend("west");
+  try {
+    await ok(["-n", "west", "connector", "create", "hello", String(backend.port), "--host", "127.0.0.1"], { home });
+    const port = await freePort();
+    await ok(["-n", "east", "listener", "create", "hello", String(port), "--wait", "ready"], { home });
+    assert.equal((await exchange(port, "hi")).toString(), "westhi", "the backend on west greets, then echoes");
+  } finally {
+    await backend.close();
+  }
 });
 
 test("the README's entry point bin/skupper runs the CLI", async () => {

@@ -138,3 +138,67 @@ describe("three sites in a line A—B—C", () => {
     );
   });
 });
+
+describe("two sites linked in both directions", () => {
+  let sandbox: Sandbox;
+  let network: LoopbackNetwork;
+  let backend: Backend;
+  let servicePort: number;
+  const sockets: net.Socket[] = [];
+
+  before(async () => {
+    sandbox = await Sandbox.create("both-ways");
+    network = new LoopbackNetwork(sandbox, sandbox.home());
+    await network.createSite("a", { linkAccess: true });
+    await network.createSite("b", { linkAccess: true });
+    backend = await identityBackend("B");
+    await network.run("b", ["connector", "create", "svc", String(backend.port), "--host", "127.0.0.1"]);
+    servicePort = await freePort();
+  });
+
+  after(async () => {
+    for (const s of sockets) s.destroy();
+    await backend.close();
+    await sandbox.cleanup();
+  });
+
+  /** The names of `site`'s Ready links to or from `other`, as `direction name`. */
+  async function readyLinks(site: string, other: string): Promise<string[]> {
+    return (await network.linkRows(site))
+      .filter((r) => r["REMOTE SITE"] === other && r.STATUS === "Ready")
+      .map((r) => `${r.DIRECTION} ${r.NAME}`)
+      .sort();
+  }
+
+  test("with a link each way the path costs 1, not 2; deleting either one leaves the service reachable through the other", async () => {
+    const aToB = await network.link("a", "b");
+    const bToA = await network.link("b", "a");
+    await network.run("a", ["listener", "create", "svc", String(servicePort), "--wait", "ready"]);
+    assert.deepEqual(await eventually("A to see both links", async () => {
+      const links = await readyLinks("a", "b");
+      return links.length === 2 && links;
+    }), [`incoming ${bToA}`, `outgoing ${aToB}`]);
+    assert.equal(await network.costTo("a", "b"), "1", "two links between the same sites are one hop of cost 1");
+    const first = await greeting(servicePort);
+    sockets.push(first.socket);
+    assert.equal(first.name, "B");
+
+    // Delete A's own link: B's link to A carries new connections.
+    await network.run("a", ["link", "delete", aToB]);
+    await eventually("A to be left with B's link only", async () => (await readyLinks("a", "b")).join() === `incoming ${bToA}`);
+    assert.equal(await network.costTo("a", "b"), "1");
+    const overBToA = await eventually("a connection over B's link", () => greeting(servicePort, 1_000).catch(() => undefined), 5_000);
+    sockets.push(overBToA.socket);
+    assert.equal(await roundTrip(overBToA.socket, "over B's link"), "over B's link");
+
+    // A links again, then B deletes its link: A's new link carries them.
+    const again = await network.link("a", "b");
+    await eventually("A to see both links again", async () => (await readyLinks("a", "b")).length === 2);
+    await network.run("b", ["link", "delete", bToA]);
+    await eventually("A to be left with its new link only", async () => (await readyLinks("a", "b")).join() === `outgoing ${again}`);
+    const overAgain = await eventually("a connection over A's new link", () => greeting(servicePort, 1_000).catch(() => undefined), 5_000);
+    sockets.push(overAgain.socket);
+    assert.equal(await roundTrip(overAgain.socket, "over A's link"), "over A's link");
+    assert.equal(await network.costTo("a", "b"), "1");
+  });
+});
