@@ -7,6 +7,7 @@ import { SkupperError, errorMessage } from "../common/errors.js";
 import { version } from "../common/version.js";
 import { applyCommand, deleteCommand, getCommand } from "./commands/apply.js";
 import { connectorCommand, listenerCommand } from "./commands/bindings.js";
+import { completionCommand } from "./commands/completion.js";
 import { linkCommand } from "./commands/link.js";
 import { networkCommand } from "./commands/network.js";
 import { revokeAccessCommand } from "./commands/revoke.js";
@@ -35,6 +36,7 @@ function program(): Command {
   root.addCommand(getCommand());
   root.addCommand(deleteCommand());
   root.addCommand(revokeAccessCommand());
+  root.addCommand(completionCommand());
   root
     .command("version")
     .description("Print the version")

@@ -68,7 +68,7 @@ async function grantOf(tokenFile: string, site = WEST): Promise<Record<string, s
 }
 
 async function linkRows(site: string): Promise<Array<Record<string, string>>> {
-  return parseTable(await ok(["-n", site, "link", "status"], { home }));
+  return parseTable(await ok(["-n", site, "link", "status", "-o", "wide"], { home }));
 }
 
 /** `kind/name` of every resource of `type` in the namespace, sorted. */

@@ -372,8 +372,8 @@ describe("the CLI on Kubernetes", { skip }, () => {
       assert.match(token.spec.url, new RegExp(`^https://${published.hosts[0]?.replace(/\./g, "\\.")}:${published.grantServerPort}/`));
       const redeemed = await ok(east, ["token", "redeem", tokenFile]);
       assert.match(redeemed.stdout, new RegExp(`^Token "${token.metadata.name}" has been redeemed\\.`));
-      await eventually("east's link to be Ready", async () => /\sReady\s+west\s+1\s+outgoing\s+OK/.test((await ok(east, ["link", "status"])).stdout), 30_000);
-      await eventually("west to see the incoming link", async () => /\sReady\s+east\s+1\s+incoming\s+OK/.test((await ok(west, ["link", "status"])).stdout), 30_000);
+      await eventually("east's link to be Ready", async () => /\sReady\s+west\s+1\s+outgoing\s+OK/.test((await ok(east, ["link", "status", "-o", "wide"])).stdout), 30_000);
+      await eventually("west to see the incoming link", async () => /\sReady\s+east\s+1\s+incoming\s+OK/.test((await ok(west, ["link", "status", "-o", "wide"])).stdout), 30_000);
       assert.match((await ok(west, ["network", "status"])).stdout, /^Sites in the network: 2/);
 
       // link generate: a client certificate from west's CA (its Secret) for the advertised host and port.
@@ -396,7 +396,7 @@ describe("the CLI on Kubernetes", { skip }, () => {
         return ca && ca !== westCa ? ca : undefined;
       }, 30_000);
       assert.ok(!isIssuedBy(Buffer.from(secret.data?.["tls.crt"] ?? "", "base64").toString(), newCa), "what west issued before is no longer its CA's");
-      await eventually("east's link to fail against west's new CA", async () => !/\sReady\s+west/.test((await ok(east, ["link", "status"])).stdout), 30_000);
+      await eventually("east's link to fail against west's new CA", async () => !/\sReady\s+west/.test((await ok(east, ["link", "status", "-o", "wide"])).stdout), 30_000);
 
       // link delete: the Link goes once east's site has closed it, and so do its Secret and token.
       const linkName = token.metadata.name;

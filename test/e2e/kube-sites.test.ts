@@ -360,7 +360,7 @@ EOF`);
       const [linkPort, grantPort, listenerPort] = [await freePort(), await freePort(), await freePort()];
       await ok(["site", "create", "local", "--enable-link-access", "--host", nodeAddress, "--link-port", String(linkPort), "--grant-server-port", String(grantPort)], localRun);
 
-      const readyLinks = async (args: string[], options: typeof kubeRun | typeof localRun) => parseTable(await ok([...args, "link", "status"], options)).filter((r) => r.STATUS === "Ready");
+      const readyLinks = async (args: string[], options: typeof kubeRun | typeof localRun) => parseTable(await ok([...args, "link", "status", "-o", "wide"], options)).filter((r) => r.STATUS === "Ready");
       const linked = async () => {
         await eventually("the Kubernetes site's side of the link Ready", async () => (await readyLinks(["-n", namespace], kubeRun)).length === 1, LINK_TIMEOUT_MS, 1000);
         await eventually("the local site's side of the link Ready", async () => (await readyLinks([], localRun)).length === 1, LINK_TIMEOUT_MS, 1000);
@@ -392,7 +392,7 @@ EOF`);
         // The other way round: the local site dials the Kubernetes one.
         const outgoing = (await readyLinks(["-n", namespace], kubeRun))[0]?.NAME ?? "";
         await ok(["-n", namespace, "link", "delete", outgoing], kubeRun);
-        await eventually("no link left on the local site", async () => parseTable(await ok(["link", "status"], localRun)).length === 0, LINK_TIMEOUT_MS, 1000);
+        await eventually("no link left on the local site", async () => parseTable(await ok(["link", "status", "-o", "wide"], localRun)).length === 0, LINK_TIMEOUT_MS, 1000);
         const toKube = path.join(work, "to-kube.yaml");
         await ok(["-n", namespace, "token", "issue", toKube], kubeRun);
         await ok(["token", "redeem", toKube], localRun);

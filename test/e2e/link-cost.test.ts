@@ -65,7 +65,7 @@ describe("link cost on an open link, with sites A, B, C and a direct link A—C"
     const outgoing = (await network.linkRows("a")).find((r) => r.NAME === direct);
     assert.deepEqual([outgoing?.STATUS, outgoing?.COST], ["Ready", "7"], "`link status` on A shows the new cost");
     const shown = await network.run("a", ["link", "status", direct]);
-    assert.match(shown, /Cost:\s+7\b/);
+    assert.match(shown, /^Cost\t: 7$/m);
     const incoming = await eventually("C to show the new cost on the incoming link", async () =>
       (await network.linkRows("c")).find((r) => r.NAME === direct && r.DIRECTION === "incoming" && r.COST === "7"),
     );

@@ -16,7 +16,7 @@ const sandbox = await Sandbox.create("linking");
 after(() => sandbox.cleanup());
 
 async function linkRows(home: string, namespace: string) {
-  return parseTable(await ok(["-n", namespace, "link", "status"], { home }));
+  return parseTable(await ok(["-n", namespace, "link", "status", "-o", "wide"], { home }));
 }
 
 test("seed 000: a token issued on one site and redeemed on another gives a Ready link seen from both sides", async (t) => {
@@ -65,6 +65,47 @@ test("seed 000: a token issued on one site and redeemed on another gives a Ready
 
   const grants = parseTable(await ok(["-n", "west", "get", "accessgrants"], { home }));
   assert.equal(grants[0]?.["REDEMPTIONS MADE"], "1");
+});
+
+test("link status prints the original's layouts: NAME STATUS COST MESSAGE, Key : value for one link, the Links for -o json|yaml; -o wide adds incoming links", async () => {
+  const home = sandbox.home("layouts");
+  const [linkPort, grantPort] = [await freePort(), await freePort()];
+  await ok(["-n", "west", "site", "create", "west", "--enable-link-access", "--link-port", String(linkPort), "--grant-server-port", String(grantPort)], { home });
+  await ok(["-n", "east", "site", "create", "east"], { home });
+  const tokenFile = sandbox.file("layouts-west.yaml");
+  await ok(["-n", "west", "token", "issue", tokenFile, "--cost", "3"], { home });
+  await ok(["-n", "east", "token", "redeem", tokenFile], { home });
+  const name = (await eventually("the link to be Ready on east", async () => (await linkRows(home, "east")).find((r) => r.STATUS === "Ready"))).NAME as string;
+
+  // The default table has the seed's columns and lists only this site's Link resources.
+  const table = await ok(["-n", "east", "link", "status"], { home });
+  assert.deepEqual(table.trimEnd().split("\n").map((line) => line.split(/\s+/)), [["NAME", "STATUS", "COST", "MESSAGE"], [name, "Ready", "3", "OK"]]);
+  await eventually("west to see the incoming link with -o wide", async () => (await linkRows(home, "west")).find((r) => r.DIRECTION === "incoming"));
+  assert.equal(await ok(["-n", "west", "link", "status"], { home }), "There are no link resources in the namespace\n");
+
+  // One link: the original's "Key\t: value" lines; -o wide adds the remote site and the direction.
+  assert.equal(await ok(["-n", "east", "link", "status", name], { home }), `Name\t: ${name}\nStatus\t: Ready\nCost\t: 3\nMessage\t: OK\n`);
+  const wide = await ok(["-n", "east", "link", "status", name, "-o", "wide"], { home });
+  assert.match(wide, /^Remote site\t: west$/m);
+  assert.match(wide, /^Direction\t: outgoing$/m);
+  const incomingOne = await ok(["-n", "west", "link", "status", name, "-o", "wide"], { home });
+  assert.match(incomingOne, /^Remote site\t: east$/m);
+  assert.match(incomingOne, /^Direction\t: incoming$/m);
+  const notAResource = await skupper(["-n", "west", "link", "status", name], { home });
+  assert.equal(notAResource.code, 1);
+  assert.match(notAResource.stderr, new RegExp(`no link resource in the namespace with the name "${name}"; it is an incoming link, see .*-o wide`));
+
+  // -o json|yaml: the Link resources with their status, one document per link.
+  const json = JSON.parse(await ok(["-n", "east", "link", "status", "-o", "json"], { home })) as { kind: string; metadata: { name: string }; spec: { cost: number }; status: { status: string } };
+  assert.deepEqual([json.kind, json.metadata.name, json.spec.cost, json.status.status], ["Link", name, 3, "Ready"]);
+  const yaml = await ok(["-n", "east", "link", "status", name, "-o", "yaml"], { home });
+  assert.match(yaml, /^kind: Link$/m);
+  assert.match(yaml, new RegExp(`^  name: ${name}$`, "m"));
+  assert.match(yaml, /^  status: Ready$/m);
+
+  const bad = await skupper(["-n", "east", "link", "status", "-o", "table"], { home });
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /value table not allowed\. It should be one of this options: \[json yaml wide\]/);
 });
 
 test("seed 001: the YAML procedure (AccessGrant → status → AccessToken file) gives a redeemed token and a Ready link", async () => {

@@ -18,7 +18,7 @@ describe("two hosts in network namespaces, default ports, connecting host firewa
   let homeB: string;
   const onA = (args: string[]) => ok(args, { home: homeA, netns: hosts.a });
   const onB = (args: string[]) => ok(args, { home: homeB, netns: hosts.b });
-  const linkRows = async (side: "a" | "b", ns: string) => parseTable(await (side === "a" ? onA : onB)(["-n", ns, "link", "status"]));
+  const linkRows = async (side: "a" | "b", ns: string) => parseTable(await (side === "a" ? onA : onB)(["-n", ns, "link", "status", "-o", "wide"]));
 
   before(async () => {
     sandbox = await Sandbox.create("netns");

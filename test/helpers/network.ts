@@ -37,8 +37,9 @@ export class LoopbackNetwork {
     return row.NAME as string;
   }
 
+  /** `link status -o wide`: outgoing and incoming links, with the remote site and direction. */
   async linkRows(site: string): Promise<Array<Record<string, string>>> {
-    return parseTable(await this.run(site, ["link", "status"]));
+    return parseTable(await this.run(site, ["link", "status", "-o", "wide"]));
   }
 
   /** The path cost from `site` to `other` as `network status` shows it, or undefined. */

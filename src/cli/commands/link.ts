@@ -12,7 +12,7 @@ import {
 } from "../../api/index.js";
 import { InvalidInputError, NotFoundError, SkupperError, systemErrorCode } from "../../common/errors.js";
 import { contextOf, type CliContext } from "../context.js";
-import { formatResource, integerOption, outputFormat, print, table, timeoutOption, waitOption } from "../output.js";
+import { formatResource, integerOption, outputFormat, print, table, timeoutOption, waitOption, type OutputFormat } from "../output.js";
 import { current, listCurrent, requireSite, statusOf, updateResource } from "../resources.js";
 import { pollUntilGone, waitForResource } from "../wait.js";
 
@@ -67,25 +67,95 @@ interface LinkRow {
   message: string;
 }
 
-async function linkRows(ctx: CliContext): Promise<{ rows: LinkRow[]; outgoing: Link[]; incoming: unknown[] }> {
-  const outgoing = await listCurrent(ctx, "Link");
-  const network = await ctx.platform.networkStatus();
-  const incoming = network?.router?.incoming ?? [];
-  const rows: LinkRow[] = outgoing.map((link) => {
-    const { status, message } = statusOf(link);
-    return {
-      name: link.metadata.name,
-      status,
-      remoteSite: link.status?.remoteSiteName ?? link.metadata.annotations?.[Annotation.remoteSiteName] ?? "",
-      cost: String(Math.max(1, link.spec.cost ?? DEFAULT_LINK_COST)),
-      direction: "outgoing",
-      message,
-    };
-  });
-  for (const link of incoming) {
-    rows.push({ name: link.name, status: "Ready", remoteSite: link.remoteSiteName, cost: String(link.cost), direction: "incoming", message: "OK" });
+function outgoingRow(link: Link): LinkRow {
+  const { status, message } = statusOf(link);
+  return {
+    name: link.metadata.name,
+    status,
+    remoteSite: link.status?.remoteSiteName ?? link.metadata.annotations?.[Annotation.remoteSiteName] ?? "",
+    cost: String(Math.max(1, link.spec.cost ?? DEFAULT_LINK_COST)),
+    direction: "outgoing",
+    message,
+  };
+}
+
+/** Incoming links have no resource: they come from the network view the site publishes. */
+async function incomingRows(ctx: CliContext): Promise<LinkRow[]> {
+  const incoming = (await ctx.platform.networkStatus())?.router?.incoming ?? [];
+  return incoming.map((link) => ({
+    name: link.name,
+    status: "Ready",
+    remoteSite: link.remoteSiteName,
+    cost: String(link.cost),
+    direction: "incoming",
+    message: "OK",
+  }));
+}
+
+type LinkStatusFormat = OutputFormat | "wide";
+
+/** `-o`: json or yaml (the Link resources, as the original prints them), or wide (a wider table, as kubectl). */
+function linkStatusFormat(value: string | undefined): LinkStatusFormat | undefined {
+  if (value === "wide") return value;
+  if (value === undefined || value === "json" || value === "yaml") return outputFormat(value);
+  throw new InvalidInputError(`value ${value} not allowed. It should be one of this options: [json yaml wide]`);
+}
+
+/** One document per Link, as the original prints them: JSON objects one after another, YAML documents separated by `---`. */
+function formatLinks(links: Link[], format: OutputFormat): string {
+  const documents = links.map((link) => formatResource(link, format));
+  return format === "json" ? documents.join("") : documents.join("---\n");
+}
+
+/** The original's single-link view, `Key\t: value` lines; wide adds where the link goes and which way. */
+function linkDetails(row: LinkRow, wide: boolean): string {
+  const lines: Array<[string, string]> = [
+    ["Name", row.name],
+    ["Status", row.status],
+    ...(wide ? ([["Remote site", row.remoteSite]] as Array<[string, string]>) : []),
+    ["Cost", row.cost],
+    ...(wide ? ([["Direction", row.direction]] as Array<[string, string]>) : []),
+    ["Message", row.message],
+  ];
+  return lines.map(([key, value]) => `${key}\t: ${value}`).join("\n");
+}
+
+const NO_LINKS = "There are no link resources in the namespace";
+
+async function linkStatus(ctx: CliContext, name: string | undefined, format: LinkStatusFormat | undefined): Promise<void> {
+  if (name !== undefined) checkResourceName("Link", name);
+  const links = (await listCurrent(ctx, "Link")).filter((l) => name === undefined || l.metadata.name === name);
+  const incoming = format === "wide" ? (await incomingRows(ctx)).filter((r) => name === undefined || r.name === name) : [];
+  if (name !== undefined && links.length === 0 && incoming.length === 0) {
+    const isIncoming = format !== "wide" && (await incomingRows(ctx)).some((r) => r.name === name);
+    throw new NotFoundError(
+      isIncoming
+        ? `There is no link resource in the namespace with the name "${name}"; it is an incoming link, see "skupper${ctx.nsFlag} link status ${name} -o wide"`
+        : `There is no link resource in the namespace with the name "${name}"`,
+    );
   }
-  return { rows, outgoing, incoming };
+  if (links.length === 0 && incoming.length === 0) {
+    print(NO_LINKS);
+    return;
+  }
+  if (format === "json" || format === "yaml") {
+    print(formatLinks(links, format));
+    return;
+  }
+  const wide = format === "wide";
+  const rows = [...links.map(outgoingRow), ...incoming];
+  if (name !== undefined) {
+    print(rows.map((row) => linkDetails(row, wide)).join("\n\n"));
+    return;
+  }
+  print(
+    wide
+      ? table(
+          ["NAME", "STATUS", "REMOTE SITE", "COST", "DIRECTION", "MESSAGE"],
+          rows.map((r) => [r.name, r.status, r.remoteSite, r.cost, r.direction, r.message]),
+        )
+      : table(["NAME", "STATUS", "COST", "MESSAGE"], rows.map((r) => [r.name, r.status, r.cost, r.message])),
+  );
 }
 
 export function linkCommand(): Command {
@@ -93,44 +163,10 @@ export function linkCommand(): Command {
 
   link
     .command("status [name]")
-    .description("Show outgoing links and the incoming links from other sites")
-    .option("-o, --output <format>", "json or yaml")
+    .description("Show this site's links (-o wide: also the remote site, and the incoming links from other sites)")
+    .option("-o, --output <format>", "json or yaml (the Link resources), or wide")
     .action(async (name: string | undefined, flags: { output?: string }, command: Command) => {
-      const ctx = contextOf(command);
-      const format = outputFormat(flags.output);
-      const { rows, outgoing, incoming } = await linkRows(ctx);
-      const selected = name ? rows.filter((r) => r.name === name) : rows;
-      if (format) {
-        const links = name ? outgoing.filter((l) => l.metadata.name === name) : outgoing;
-        print(formatResource({ links, incoming: name ? incoming.filter((i) => (i as { name: string }).name === name) : incoming }, format));
-        return;
-      }
-      if (name && selected.length === 0) throw new NotFoundError(`There is no link named "${name}" in namespace "${ctx.namespace}"`);
-      if (selected.length === 0) {
-        print("There are no link resources in the namespace");
-        return;
-      }
-      if (name) {
-        for (const row of selected) {
-          print(
-            [
-              `Name:\t\t${row.name}`,
-              `Status:\t\t${row.status}`,
-              `Remote site:\t${row.remoteSite}`,
-              `Cost:\t\t${row.cost}`,
-              `Direction:\t${row.direction}`,
-              `Message:\t${row.message}`,
-            ].join("\n"),
-          );
-        }
-        return;
-      }
-      print(
-        table(
-          ["NAME", "STATUS", "REMOTE SITE", "COST", "DIRECTION", "MESSAGE"],
-          selected.map((r) => [r.name, r.status, r.remoteSite, r.cost, r.direction, r.message]),
-        ),
-      );
+      await linkStatus(contextOf(command), name, linkStatusFormat(flags.output));
     });
 
   link
