@@ -13,6 +13,7 @@ import { revokeAccessCommand } from "./commands/revoke.js";
 import { siteCommand } from "./commands/site.js";
 import { systemCommand } from "./commands/system.js";
 import { tokenCommand } from "./commands/token.js";
+import { withoutMilliseconds } from "./output.js";
 
 /**
  * The global options, as in the original: `-n/--namespace`, `-p/--platform`, `-c/--context` and
@@ -118,10 +119,10 @@ export async function main(argv: string[]): Promise<number> {
       return err.exitCode === 0 || err.code === "commander.helpDisplayed" || err.code === "commander.version" ? 0 : 2;
     }
     if (err instanceof SkupperError) {
-      process.stderr.write(`Error: ${err.message}\n`);
+      process.stderr.write(`Error: ${withoutMilliseconds(err.message)}\n`);
       return err.exitCode;
     }
-    process.stderr.write(`Error: ${errorMessage(err)}\n`);
+    process.stderr.write(`Error: ${withoutMilliseconds(errorMessage(err))}\n`);
     if (process.env.SKUPPER_DEBUG) process.stderr.write(`${(err as Error).stack ?? ""}\n`);
     return 1;
   }

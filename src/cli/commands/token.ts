@@ -69,7 +69,7 @@ async function issueToken(ctx: CliContext, options: IssueOptions): Promise<void>
   if (site.spec.edge) throw new SkupperError("ERR_EDGE", "Edge sites cannot accept incoming links from remote sites");
   if (!linkAccessEnabled(site)) throw new SkupperError("ERR_LINK_ACCESS", LINK_ACCESS_NOT_ENABLED);
   await requireRunning(ctx);
-  print("Waiting for status...");
+  print("Waiting for token status ...");
   await waitForResource(ctx, "Site", site.metadata.name, "ready", options.timeoutMs);
 
   let grantName = options.grant;
