@@ -8,10 +8,12 @@ export type ExitCode = 1 | 2;
 /**
  * The codes of validation failures, which exit 2 as in the original CLI: the command cannot be
  * done as asked, given its input and the resources of the namespace (invalid input, a resource
- * that is missing or already there, no site, link access not enabled, an edge site, a site not
- * ready for links, Skupper not installed). Every other code is a failure while doing it (a site
- * process not running, a timeout, a refusal, I/O, the cluster's API): exit 1. The one place
- * that decides; a caller passes an exit code only to carry one over (an answer of the site process).
+ * that is missing or already there, no site or none running (the original's "no active site"),
+ * link access not enabled, an edge site, a site not ready for links, an incoming link deleted
+ * here, a token of this very site, Skupper not installed). Every other code is a failure while
+ * doing it (a site process that stops meanwhile, a timeout, a refusal, I/O, the cluster's
+ * API): exit 1. The one place that decides; a caller
+ * passes an exit code only to carry one over (an answer of the site process).
  */
 const VALIDATION_CODES: ReadonlySet<string> = new Set([
   "ERR_INVALID_INPUT",
@@ -19,9 +21,12 @@ const VALIDATION_CODES: ReadonlySet<string> = new Set([
   "ERR_NOT_FOUND",
   "ERR_ALREADY_EXISTS",
   "ERR_NO_SITE",
+  "ERR_SITE_NOT_RUNNING",
   "ERR_LINK_ACCESS",
   "ERR_EDGE",
   "ERR_SITE_NOT_READY",
+  "ERR_INCOMING_LINK",
+  "ERR_LINK_TO_SELF",
   "ERR_PLATFORM",
   "ERR_CRDS_MISSING",
 ]);
@@ -86,7 +91,7 @@ export class TimeoutError extends SkupperError {
   }
 }
 
-/** Anything that needs the site process while it is not running. */
+/** Anything that needs the site process while it is not running: as the original's "no active site", exit code 2. */
 export class SiteNotRunningError extends SkupperError {
   constructor(message: string) {
     super("ERR_SITE_NOT_RUNNING", message);
