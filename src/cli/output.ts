@@ -21,7 +21,9 @@ export function print(text = ""): void {
 }
 
 /** Left-aligned columns separated by at least two spaces, like a tab writer. */
-export function table(headers: string[], rows: string[][]): string {
+export function table(headers: string[], cells: string[][]): string {
+  // Timestamps are shortened before the columns are measured (print would do it after).
+  const rows = cells.map((row) => row.map(withoutMilliseconds));
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (cells: string[]) =>
     cells
