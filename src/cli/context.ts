@@ -47,8 +47,26 @@ export interface GlobalOptions {
   timeout?: string;
 }
 
+/**
+ * The options of a command and its ancestors; of a global option given at several levels
+ * (`skupper -n a site create x -n b`), the one nearest to the command wins, and a value given
+ * anywhere wins over a default.
+ */
+export function optionsOf(command: Command): GlobalOptions {
+  const chain: Command[] = [];
+  for (let c: Command | null = command; c; c = c.parent) chain.unshift(c);
+  const merged: Record<string, unknown> = {};
+  for (const c of chain) {
+    for (const [key, value] of Object.entries(c.opts())) {
+      if (value === undefined || (key in merged && c.getOptionValueSource(key) === "default")) continue;
+      merged[key] = value;
+    }
+  }
+  return merged as GlobalOptions;
+}
+
 export function contextOf(command: Command): CliContext {
-  const options = command.optsWithGlobals<GlobalOptions>();
+  const options = optionsOf(command);
   const platformName = resolvePlatform(options.platform);
   if (platformName === "kubernetes") return kubernetesContext(options);
   for (const flag of ["context", "kubeconfig"] as const) {

@@ -3,12 +3,27 @@ import { parseDuration, formatDuration } from "../common/duration.js";
 import { InvalidInputError } from "../common/errors.js";
 import { toJson, toYaml } from "../api/index.js";
 
+/** An RFC 3339 timestamp with fractions of a second, as `Date.toISOString` writes them. */
+const FRACTIONAL_TIMESTAMP = /\b(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\.\d+(Z|[+-]\d{2}:\d{2})/g;
+
+/**
+ * Timestamps as the original (and Kubernetes) print them: to the second
+ * (`2025-01-02T03:04:05Z`). The site stores milliseconds; everything the CLI prints, on stdout
+ * or as an error, passes through here.
+ */
+export function withoutMilliseconds(text: string): string {
+  return text.replace(FRACTIONAL_TIMESTAMP, "$1$2");
+}
+
 export function print(text = ""): void {
-  process.stdout.write(text.endsWith("\n") ? text : text + "\n");
+  const shown = withoutMilliseconds(text);
+  process.stdout.write(shown.endsWith("\n") ? shown : shown + "\n");
 }
 
 /** Left-aligned columns separated by at least two spaces, like a tab writer. */
-export function table(headers: string[], rows: string[][]): string {
+export function table(headers: string[], cells: string[][]): string {
+  // Timestamps are shortened before the columns are measured (print would do it after).
+  const rows = cells.map((row) => row.map(withoutMilliseconds));
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (cells: string[]) =>
     cells

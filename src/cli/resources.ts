@@ -104,27 +104,30 @@ export async function updateResource<K extends Kind>(
 }
 
 /**
- * The resource as users see it: with its status only when the status is about the current
- * desired state (the site process has acted on this generation), else without it.
+ * The resource as users see it: in its namespace (files on disk do not name it; `-o yaml` shows
+ * it, as on Kubernetes), with its status only when the status is about the current desired
+ * state (the site process has acted on this generation), else without it.
  */
-function withFreshStatus<R extends Resource>(resource: R): R {
-  const status = (resource as { status?: { observedGeneration?: number } }).status;
-  if (status === undefined || status.observedGeneration === resource.metadata.generation) return resource;
-  const { status: _stale, ...rest } = resource as R & { status?: unknown };
+function asShown<R extends Resource>(ctx: CliContext, resource: R): R {
+  const { name, namespace, ...metadata } = resource.metadata;
+  const shown = namespace ? resource : { ...resource, metadata: { name, namespace: ctx.namespace, ...metadata } };
+  const status = (shown as { status?: { observedGeneration?: number } }).status;
+  if (status === undefined || status.observedGeneration === shown.metadata.generation) return shown;
+  const { status: _stale, ...rest } = shown as R & { status?: unknown };
   return rest as R;
 }
 
 /** A resource as users see it, or undefined if there is none or it is being deleted. */
 export async function current<K extends Kind>(ctx: CliContext, kind: K, name: string): Promise<ResourceByKind[K] | undefined> {
   const resource = await ctx.platform.resources.get(kind, name);
-  return resource && !isDeleting(resource) ? withFreshStatus(resource) : undefined;
+  return resource && !isDeleting(resource) ? asShown(ctx, resource) : undefined;
 }
 
 /** All resources of a kind as users see them (see `current`), by name. */
 export async function listCurrent<K extends Kind>(ctx: CliContext, kind: K): Promise<Array<ResourceByKind[K]>> {
   return (await ctx.platform.resources.list(kind))
     .filter((resource) => !isDeleting(resource))
-    .map(withFreshStatus)
+    .map((resource) => asShown(ctx, resource))
     .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
 }
 

@@ -20,7 +20,7 @@ before(async () => {
 
 test("token issue on a site without link access fails with seed 004's message and hint", async () => {
   const result = await run("east", ["token", "issue", sandbox.file("nope.yaml")]);
-  assert.equal(result.code, 1);
+  assert.equal(result.code, 2, "a validation failure, as in the original");
   assert.match(result.stderr, /Link access at this site is not currently enabled\.\s+You can use "skupper site update --enable-link-access" to enable it\./);
   await assert.rejects(fs.stat(sandbox.file("nope.yaml")), "no token file is written");
 });
@@ -38,6 +38,6 @@ test("an invalid resource file is refused with exit code 2, naming the file and 
 test("deleting an incoming link says where it can be deleted", async () => {
   const name = await network.link("east", "west");
   const result = await run("west", ["link", "delete", name]);
-  assert.equal(result.code, 1);
+  assert.equal(result.code, 2, "a validation failure: there is no outgoing link of that name here");
   assert.match(result.stderr, new RegExp(`Link "${name}" is an incoming link from site "east"; delete it on that site`));
 });

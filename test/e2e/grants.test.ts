@@ -175,7 +175,7 @@ test("a wrong code is refused and does not use up the grant", async () => {
 test("a site cannot redeem its own token", async () => {
   const token = await issue("self.yaml");
   const result = await skupper(["-n", WEST, "token", "redeem", token], { home });
-  assert.equal(result.code, 1);
+  assert.equal(result.code, 2, "refused before anything is done: a validation failure");
   assert.match(result.stderr, new RegExp(`This token was issued by this site \\("${WEST}"\\); a site cannot link to itself`));
   assert.deepEqual(await inventory(WEST), NOTHING, "no link, token or secret was added to the issuing site");
   assert.equal((await grantOf(token))["REDEMPTIONS MADE"], "0");
@@ -243,7 +243,7 @@ test("after kill -9 and system start, grants keep their counts and links come ba
     await eventually(`${ns} to notice its link is down`, async () => (await linkRows(ns)).find((r) => r.NAME === link && r.STATUS !== "Ready"));
   }
   const stopped = await skupper(["-n", issuer, "token", "issue", sandbox.file("nope.yaml")], { home });
-  assert.equal(stopped.code, 1);
+  assert.equal(stopped.code, 2, "no running site: the original's \"no active site\" validation failure");
   assert.match(stopped.stderr, new RegExp(`The site process of namespace "${issuer}" is not running\\. Start it with "skupper -n ${issuer} system start"`));
 
   await ok(["-n", issuer, "system", "start"], { home });

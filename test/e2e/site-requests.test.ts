@@ -35,7 +35,7 @@ test("link generate: the site process issues a client certificate from its CA; s
 
   await ok(["-n", "west", "system", "stop"], { home });
   const stopped = await skupper(["-n", "west", "link", "generate"], { home });
-  assert.equal(stopped.code, 1);
+  assert.equal(stopped.code, 2, "a site that has not set up link access: a validation failure");
   assert.match(stopped.stderr, /has not set up link access yet; check "skupper -n west site status" \(is its site process running\?\)/);
   await ok(["-n", "west", "system", "start"], { home });
 });

@@ -156,7 +156,7 @@ describe("concurrent commands", () => {
     const winners = results.filter((r) => r.code === 0);
     assert.equal(winners.length, 1, results.map((r) => `${r.code} ${r.stderr}`).join("\n"));
     for (const r of results.filter((r) => r.code !== 0)) {
-      assert.equal(r.code, 1);
+      assert.equal(r.code, 2, "already exists: a validation failure");
       assert.match(r.stderr, /There is already a listener same created for namespace race/);
     }
     const status = parseTable(await ok(["-n", "race", "listener", "status"], { home }));

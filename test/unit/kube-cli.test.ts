@@ -117,15 +117,15 @@ function kube(args: string[], env: Record<string, string> = {}) {
 }
 
 describe("the CLI on Kubernetes, against a fake API server", () => {
-  test("without the Skupper CRDs every command says to install Skupper, with exit code 1", async () => {
+  test("without the Skupper CRDs every command says to install Skupper, with exit code 2 (a validation failure, as in the original)", async () => {
     server.route = withoutCrds;
     for (const args of [["site", "create", "west", "--wait", "none"], ["site", "status"], ["listener", "create", "web", "8080"], ["token", "issue", path.join(root, "t.yaml")], ["get", "sites"]]) {
       const result = await kube(["--platform", "kubernetes", ...args]);
-      assert.equal(result.code, 1, `${args.join(" ")}: ${result.stderr}`);
+      assert.equal(result.code, 2, `${args.join(" ")}: ${result.stderr}`);
       assert.equal(result.stderr, `Error: The Skupper custom resources are not installed in this cluster. ${INSTALL}.\n`, args.join(" "));
     }
     const viaEnv = await kube(["connector", "status"], { SKUPPER_PLATFORM: "kubernetes" });
-    assert.equal(viaEnv.code, 1);
+    assert.equal(viaEnv.code, 2);
     assert.match(viaEnv.stderr, /custom resources are not installed/, "SKUPPER_PLATFORM=kubernetes chooses the platform too");
   });
 
@@ -145,7 +145,7 @@ describe("the CLI on Kubernetes, against a fake API server", () => {
   test("a missing namespace is named, with the command that creates it", async () => {
     server.route = (method, pathname) => (pathname === "/api/v1/namespaces/nowhere" ? notFound("namespaces", "nowhere") : withoutCrds(method, pathname, new URLSearchParams()));
     const result = await kube(["--platform", "kubernetes", "-n", "nowhere", "site", "create", "west", "--wait", "none"]);
-    assert.equal(result.code, 1);
+    assert.equal(result.code, 2, "not found: a validation failure");
     assert.equal(result.stderr, 'Error: Namespace "nowhere" does not exist in this cluster; create it with "kubectl create namespace nowhere"\n');
   });
 
@@ -173,7 +173,7 @@ describe("the CLI on Kubernetes, against a fake API server", () => {
     assert.equal(linux.code, 0, linux.stderr);
     assert.equal(linux.stderr, "Warning: --context flag is not supported on this platform\nWarning: --kubeconfig flag is not supported on this platform\n");
     const podman = await kube(["--platform", "podman", "site", "status"]);
-    assert.equal(podman.code, 1);
+    assert.equal(podman.code, 2, "a platform this version lacks is invalid input");
     assert.match(podman.stderr, /The podman platform is not available in this version/);
   });
 

@@ -83,7 +83,11 @@ function parsePort(kind: BindingKind, value: string | undefined): number {
   }
 }
 
-async function waitForBinding(ctx: CliContext, kind: BindingKind, name: string, flags: BindingFlags, verb: string): Promise<void> {
+/**
+ * Waits as the original does: "Waiting for create to complete..." then "is <wait>.", or
+ * "Waiting for update to complete..." then "is updated.".
+ */
+async function waitForBinding(ctx: CliContext, kind: BindingKind, name: string, flags: BindingFlags, verb: "created" | "updated"): Promise<void> {
   const waitFor = waitOption(flags.wait, "configured");
   const timeoutMs = timeoutOption(flags.timeout, 60_000);
   if (waitFor === "none" || !(await isRunning(ctx))) {
@@ -91,9 +95,9 @@ async function waitForBinding(ctx: CliContext, kind: BindingKind, name: string, 
     print(`${kind} "${name}" is ${verb}.`);
     return;
   }
-  print("Waiting for status...");
+  print(`Waiting for ${verb === "created" ? "create" : "update"} to complete...`);
   await waitForResource(ctx, kind, name, waitFor, timeoutMs);
-  print(`${kind} "${name}" is ${waitFor}.`);
+  print(`${kind} "${name}" is ${verb === "updated" ? verb : waitFor}.`);
 }
 
 function bindingCommand(kind: BindingKind): Command {
@@ -180,6 +184,7 @@ function bindingCommand(kind: BindingKind): Command {
       if (!(await ctx.platform.resources.delete(kind, name))) throw new NotFoundError(`${kind} "${name}" does not exist in namespace "${ctx.namespace}"`);
       if (flags.wait !== false && flags.wait !== "false" && (await isRunning(ctx))) {
         // Gone once the site process has removed it (and closed its connections).
+        print("Waiting for deletion to complete...");
         await pollUntilGone(ctx, kind, name, timeoutMs);
       }
       print(`${kind} "${name}" deleted.`);

@@ -260,7 +260,7 @@ export function linkCommand(): Command {
       });
       if (!updated) throw new NotFoundError(`the link "${name}" is not available in the namespace "${ctx.namespace}"`);
       if (waitFor !== "none") {
-        print("Waiting for status...");
+        print("Waiting for update to complete...");
         await waitForResource(ctx, "Link", name, waitFor, timeoutMs);
       }
       print(`Link "${name}" is updated.`);

@@ -99,14 +99,18 @@ function applyFlags(ctx: CliContext, site: Site, flags: SiteFlags, explicit: (na
   return { ...site, spec };
 }
 
-async function waitForSite(ctx: CliContext, name: string, waitFor: ReturnType<typeof waitOption>, timeoutMs: number, verb: string): Promise<void> {
+/**
+ * Waits as the original does: create says "Waiting for status..." and ends "is <wait>.", update
+ * says "Waiting for update to complete..." and ends "is updated.".
+ */
+async function waitForSite(ctx: CliContext, name: string, waitFor: ReturnType<typeof waitOption>, timeoutMs: number, verb: "created" | "updated"): Promise<void> {
   if (waitFor === "none") {
     print(`Site "${name}" is ${verb}.`);
     return;
   }
-  print("Waiting for status...");
+  print(verb === "updated" ? "Waiting for update to complete..." : "Waiting for status...");
   await waitForResource(ctx, "Site", name, waitFor, timeoutMs);
-  print(`Site "${name}" is ${waitFor}.`);
+  print(`Site "${name}" is ${verb === "updated" ? verb : waitFor}.`);
 }
 
 /**
@@ -193,8 +197,7 @@ export function siteCommand(): Command {
       const updated = await updateResource(ctx, "Site", existing.metadata.name, (latest) => applyFlags(ctx, latest, flags, explicit));
       if (!updated) throw new NotFoundError(`site "${existing.metadata.name}" was deleted while it was being updated`);
       await startSite(ctx, waitFor);
-      print(`Site "${existing.metadata.name}" is updated.`);
-      if (waitFor !== "none") await waitForSite(ctx, existing.metadata.name, waitFor, remaining(deadline), "updated");
+      await waitForSite(ctx, existing.metadata.name, waitFor, remaining(deadline), "updated");
     });
 
   site
@@ -218,6 +221,7 @@ export function siteCommand(): Command {
         const deadline = Date.now() + timeoutMs;
         const sites = flags.all ? (await listCurrent(ctx, "Site")).map((s) => s.metadata.name) : [existing?.metadata.name as string];
         for (const site of sites) await ctx.platform.resources.delete("Site", site);
+        print("Waiting for deletion to complete...");
         for (const site of sites) await untilDeleted(ctx, "Site", site, deadline);
         await ctx.platform.runner.stop();
       } else {

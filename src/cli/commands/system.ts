@@ -1,7 +1,7 @@
 import { Command } from "commander";
 import { linkAccessEnabled } from "../../api/index.js";
 import { SkupperError } from "../../common/errors.js";
-import { contextOf, KUBERNETES_INSTALL_COMMAND, resolvePlatform, type CliContext, type GlobalOptions } from "../context.js";
+import { contextOf, KUBERNETES_INSTALL_COMMAND, resolvePlatform, type CliContext, optionsOf } from "../context.js";
 import { print, timeoutOption, waitOption } from "../output.js";
 import { activeSite, current, statusOf } from "../resources.js";
 import { waitForResource } from "../wait.js";
@@ -44,7 +44,7 @@ function unsupported(name: string, description: string): Command {
     .allowUnknownOption(true)
     .allowExcessArguments(true)
     .action((_args: unknown, command: Command) => {
-      const platform = resolvePlatform(command.optsWithGlobals<GlobalOptions>().platform);
+      const platform = resolvePlatform(optionsOf(command).platform);
       const instead = platform === "kubernetes" ? `; on Kubernetes, install Skupper with "${KUBERNETES_INSTALL_COMMAND}"` : "";
       throw new SkupperError("ERR_UNSUPPORTED", `"system ${name}" is for the podman and docker platforms; it is not available on the ${platform} platform${instead}`);
     });

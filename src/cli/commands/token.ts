@@ -37,6 +37,8 @@ interface IssueOptions {
   expirationWindowMs: number;
   redemptionsAllowed: number;
   grant?: string;
+  /** The code the token carries (v1's claim password); by default the site picks a random one. */
+  code?: string;
   timeoutMs: number;
   cost: number;
 }
@@ -67,7 +69,7 @@ async function issueToken(ctx: CliContext, options: IssueOptions): Promise<void>
   if (site.spec.edge) throw new SkupperError("ERR_EDGE", "Edge sites cannot accept incoming links from remote sites");
   if (!linkAccessEnabled(site)) throw new SkupperError("ERR_LINK_ACCESS", LINK_ACCESS_NOT_ENABLED);
   await requireRunning(ctx);
-  print("Waiting for status...");
+  print("Waiting for token status ...");
   await waitForResource(ctx, "Site", site.metadata.name, "ready", options.timeoutMs);
 
   let grantName = options.grant;
@@ -81,7 +83,11 @@ async function issueToken(ctx: CliContext, options: IssueOptions): Promise<void>
       apiVersion: API_VERSION,
       kind: "AccessGrant",
       metadata: { name: grantName },
-      spec: { redemptionsAllowed: options.redemptionsAllowed, expirationWindow: formatDuration(options.expirationWindowMs) },
+      spec: {
+        redemptionsAllowed: options.redemptionsAllowed,
+        expirationWindow: formatDuration(options.expirationWindowMs),
+        ...(options.code !== undefined ? { code: options.code } : {}),
+      },
     };
     await createResource(ctx, grant);
   }
@@ -214,12 +220,15 @@ export function tokenCommand(): Command {
     .option("-t, --token-type <type>", "claim or cert", "claim")
     .option("--expiry <duration>", "claim tokens: period of time in which the token can be redeemed", "15m0s")
     .option("--uses <n>", "claim tokens: number of times the token can be redeemed", "1")
+    .option("-p, --password <password>", "claim tokens: the code the token carries (default: a random one)")
     .option("--name <name>", "cert tokens: name of the link the token creates")
     .option("--cost <cost>", "cost of the links created with the token", "1")
     .option("--timeout <duration>", "raise an error if the token is not ready in this time", "60s")
-    .action(async (file: string, flags: { tokenType: string; expiry: string; uses: string; name?: string; cost: string; timeout?: string }, command: Command) => {
+    .action(async (file: string, flags: { tokenType: string; expiry: string; uses: string; password?: string; name?: string; cost: string; timeout?: string }, command: Command) => {
       const ctx = contextOf(command);
       const cost = integerOption("cost", flags.cost, { min: 0 }) as number;
+      if (flags.password !== undefined && flags.tokenType !== "claim") throw new InvalidInputError("--password is for claim tokens only");
+      if (flags.password !== undefined && !flags.password) throw new InvalidInputError("password must not be empty");
       if (flags.tokenType === "cert") {
         const target = await checkTokenFile(file);
         const { link, secret } = await generateLinkBundle(ctx, { ...(flags.name ? { name: flags.name } : {}), cost: Math.max(1, cost) });
@@ -235,6 +244,7 @@ export function tokenCommand(): Command {
         file,
         expirationWindowMs: windowMs,
         redemptionsAllowed: integerOption("uses", flags.uses, { min: 1 }) as number,
+        ...(flags.password !== undefined ? { code: flags.password } : {}),
         timeoutMs: timeoutOption(flags.timeout, 60_000),
         cost,
       });

@@ -126,7 +126,8 @@ async function deleteForGood(resources: KubernetesResourceStore, kind: Kind, nam
 
 /** A Link may name a Secret no store accepts (a hand-written one): nothing of that name to delete. */
 function ignoreInvalidName(err: unknown): void {
-  if ((err as { exitCode?: number }).exitCode !== 2) throw err;
+  const code = (err as { code?: string }).code;
+  if (code !== "ERR_INVALID_INPUT" && code !== "ERR_VALIDATION") throw err;
 }
 
 /**
