@@ -60,9 +60,11 @@ describe("exit codes: 2 for a validation failure, 1 for a failure at run time", 
 });
 
 describe("global flags", () => {
-  test("there is no -v flag: link status -v does not print the version", async () => {
+  test("there is no root -v flag: link status -v is v1's verbose view (-o wide), not the version", async () => {
     const version = (await ok(["version"], { home })).trim();
     const result = await run("west", ["link", "status", "-v"]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, (await run("west", ["link", "status", "-o", "wide"])).stdout);
     assert.notEqual(result.stdout.trim(), version);
     assert.doesNotMatch(result.stdout, new RegExp(`^${version.replace(/\./g, "\\.")}\\s*$`));
     const root = await skupper(["-v"], { home });

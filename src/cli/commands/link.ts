@@ -165,8 +165,9 @@ export function linkCommand(): Command {
     .command("status [name]")
     .description("Show this site's links (-o wide: also the remote site, and the incoming links from other sites)")
     .option("-o, --output <format>", "json or yaml (the Link resources), or wide")
-    .action(async (name: string | undefined, flags: { output?: string }, command: Command) => {
-      await linkStatus(contextOf(command), name, linkStatusFormat(flags.output));
+    .option("-v, --verbose", "the same as -o wide (v1's flag)")
+    .action(async (name: string | undefined, flags: { output?: string; verbose?: boolean }, command: Command) => {
+      await linkStatus(contextOf(command), name, linkStatusFormat(flags.output ?? (flags.verbose ? "wide" : undefined)));
     });
 
   link
