@@ -231,7 +231,7 @@ describe("the CLI on Kubernetes", { skip }, () => {
       assert.equal(created.stdout, 'Site "west" is created.\n');
       assert.deepEqual((await kubectlJson<Cr>(ns, ["get", "site", "west"])).spec, { linkAccess: "loadbalancer" });
       const again = await cli(ns, ["site", "create", "east", "--wait", "none"]);
-      assert.equal(again.code, 1);
+      assert.equal(again.code, 2);
       assert.equal(again.stderr, 'Error: There is already a site created for this namespace ("west")\n');
       const route = await cli(ns, ["site", "generate", "x", "--enable-link-access", "--link-access-type", "route"]);
       assert.equal(route.code, 2);
@@ -266,7 +266,7 @@ describe("the CLI on Kubernetes", { skip }, () => {
         "--workload takes the Deployment's matchLabels; without --host or --selector the selector is app=<name>, as the original's",
       );
       const missing = await cli(ns, ["connector", "create", "x", "80", "--workload", "deployment/nope"]);
-      assert.equal(missing.code, 1);
+      assert.equal(missing.code, 2);
       assert.equal(missing.stderr, `Error: Deployment "nope" does not exist in namespace "${ns}"\n`);
       const both = await cli(ns, ["connector", "create", "y", "80", "--host", "db.example", "--selector", "app=db"]);
       assert.equal(both.code, 2);
@@ -292,7 +292,7 @@ describe("the CLI on Kubernetes", { skip }, () => {
       if (!realController) await checkWithoutSitePod(ns);
 
       const deleted = await ok(ns, ["site", "delete", "--all"]);
-      assert.equal(deleted.stdout, 'Site "west" is deleted.\n');
+      assert.equal(deleted.stdout, 'Waiting for deletion to complete...\nSite "west" is deleted.\n');
       for (const plural of ["sites", "listeners", "connectors"]) assert.deepEqual((await kubectlJson<{ items: Cr[] }>(ns, ["get", plural])).items, [], plural);
     } finally {
       await removeNamespace(ns);
@@ -303,10 +303,10 @@ describe("the CLI on Kubernetes", { skip }, () => {
     const status = await ok(ns, ["site", "status"]);
     assert.match(status.stdout, new RegExp(`^west\\s+Pending\\s+The site pod is not running; see "skupper -n ${ns} system status"$`, "m"));
     const token = await cli(ns, ["token", "issue", path.join(scratch, "never.yaml")]);
-    assert.equal(token.code, 1);
+    assert.equal(token.code, 2);
     assert.match(token.stderr, new RegExp(`^Error: The site pod of namespace "${ns}" is not running\\. The Skupper controller runs it while the namespace has a Site; check "kubectl -n ${ns} get pods -l ${ROUTER_POD_SELECTOR}"`));
     const generate = await cli(ns, ["link", "generate"]);
-    assert.equal(generate.code, 1);
+    assert.equal(generate.code, 2);
     assert.equal(generate.stderr, `Error: The site "west" has not set up link access yet; check "skupper -n ${ns} site status" (is its site pod running?)\n`);
     const system = await ok(ns, ["system", "status"]);
     assert.match(system.stdout, /^Site pod:\s+not running$/m);
@@ -364,7 +364,7 @@ describe("the CLI on Kubernetes", { skip }, () => {
       // A token from west, redeemed by east: a link over real TLS, between the two namespaces' sites.
       const tokenFile = path.join(scratch, `${west}.yaml`);
       const issued = await ok(west, ["token", "issue", tokenFile]);
-      assert.match(issued.stdout, /^Waiting for status\.\.\.\nAccess grant "west-[a-z0-9]+" is ready\.\nToken file .* created\./);
+      assert.match(issued.stdout, /^Waiting for token status \.\.\.\nAccess grant "west-[a-z0-9]+" is ready\.\nToken file .* created\./);
       const token = YAML.parse(await fs.readFile(tokenFile, "utf8")) as AccessToken;
       const published = (await new KubernetesSiteState(config, { namespace: west }).networkStatus())?.linkAccess;
       assert.ok(published, "west published its link access");
@@ -405,7 +405,7 @@ describe("the CLI on Kubernetes", { skip }, () => {
 
       // site delete: the Site goes (the site finalizes it), then its Deployment (garbage collected), then the site's state.
       const deleted = await ok(west, ["site", "delete"]);
-      assert.equal(deleted.stdout, 'Site "west" is deleted.\n');
+      assert.equal(deleted.stdout, 'Waiting for deletion to complete...\nSite "west" is deleted.\n');
       assert.equal((await kubectl(["-n", west, "get", "deployment", ROUTER_DEPLOYMENT])).code, 1, "the site's Deployment is gone");
       const left = await kubectlJson<{ items: Cr[] }>(west, ["get", "secrets,configmaps", "-l", "app.kubernetes.io/managed-by=skupper"]);
       assert.deepEqual(left.items.map((i) => i.metadata.name), [], "no credentials or state of the site are left");

@@ -92,7 +92,7 @@ test("link status prints the original's layouts: NAME STATUS COST MESSAGE, Key :
   assert.match(incomingOne, /^Remote site\t: east$/m);
   assert.match(incomingOne, /^Direction\t: incoming$/m);
   const notAResource = await skupper(["-n", "west", "link", "status", name], { home });
-  assert.equal(notAResource.code, 1);
+  assert.equal(notAResource.code, 2);
   assert.match(notAResource.stderr, new RegExp(`no link resource in the namespace with the name "${name}"; it is an incoming link, see .*-o wide`));
 
   // -o json|yaml: the Link resources with their status, one document per link.
