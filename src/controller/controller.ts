@@ -6,7 +6,6 @@
  */
 import {
   ConditionType,
-  DEFAULT_LINK_COST,
   failed,
   linkAccessEnabled,
   namespaceFlag,
@@ -18,12 +17,11 @@ import {
 } from "../api/index.js";
 import { SkupperError } from "../common/errors.js";
 import { logger } from "../common/log.js";
-import { GrantServer } from "../grants/index.js";
+import { GrantServer, issueGeneratedLink, linkAccessNotEnabled } from "../grants/index.js";
 import type { LinkBundleRequest, PendingCredentials, SiteHost, SiteRequestHandler, Unwatch, WatchEvent } from "../platform/index.js";
 import { Router, type DataPlaneFactory } from "../router/index.js";
 import { ResourceCache } from "./cache.js";
 import { NETWORK_STATUS, ROUTER_CHANGED, ReconcileError, type ActiveSite, type ControllerContext, type GrantServerFactory, type GrantServerPort, type Reconciler } from "./context.js";
-import { issueLinkBundle } from "./links.js";
 import { AccessGrantReconciler } from "./reconcilers/access-grants.js";
 import { AccessTokenReconciler } from "./reconcilers/access-tokens.js";
 import { connectorReconciler, linkReconciler, listenerReconciler, SecretReconciler, type BindingReconciler } from "./reconcilers/bindings.js";
@@ -148,25 +146,13 @@ export class SiteController implements SiteRequestHandler {
     const { site, plan, siteCa, siteId } = this.active;
     const nsFlag = namespaceFlag(this.host.namespace);
     if (!site) throw new SkupperError("ERR_NO_SITE", `There is no site in namespace "${this.host.namespace}". Create one with "skupper${nsFlag} site create <name>".`);
-    if (!linkAccessEnabled(site)) {
-      throw new SkupperError("ERR_LINK_ACCESS", 'A link cannot be generated because link access is not enabled. Use "skupper site update --enable-link-access" to enable it.');
-    }
+    if (!linkAccessEnabled(site)) throw linkAccessNotEnabled();
     if (!plan || !siteCa || !this.active.linkAccess) {
       throw new SkupperError("ERR_SITE_NOT_READY", `The site "${site.metadata.name}" has not set up link access yet; check "skupper${nsFlag} site status"`);
     }
     const host = request.host ?? plan.hosts[0];
     if (!host) throw new SkupperError("ERR_SITE_NOT_READY", "The site has no advertised host; set one with --host");
-    const name = request.name ?? `link-${site.metadata.name}`;
-    return issueLinkBundle(siteCa, {
-      name,
-      ...(request.tlsCredentials !== undefined ? { secretName: request.tlsCredentials } : {}),
-      subject: name,
-      host,
-      port: plan.linkPort,
-      siteId,
-      siteName: site.metadata.name,
-      cost: request.cost ?? DEFAULT_LINK_COST,
-    });
+    return issueGeneratedLink(siteCa, request, { siteId, siteName: site.metadata.name, host, port: plan.linkPort });
   }
 
   async revokeAccess(): Promise<void> {

@@ -4,7 +4,8 @@
  * the site CA and nothing of a platform, so the site's controller and, on Kubernetes, the CLI
  * (which reads the CA from its Secret) issue bundles the same way.
  */
-import { Annotation, API_VERSION, ROUTER_GROUP, type Link, type Secret } from "../api/index.js";
+import { Annotation, API_VERSION, DEFAULT_LINK_COST, ROUTER_GROUP, type Link, type Secret } from "../api/index.js";
+import { SkupperError } from "../common/errors.js";
 import { issueCertificate, type Credentials } from "../certs/index.js";
 
 export interface LinkBundleRequest {
@@ -59,4 +60,42 @@ export async function issueLinkBundle(siteCa: Credentials, request: LinkBundleRe
     },
   };
   return { link, secret };
+}
+
+/** What `skupper link generate` may choose; the rest comes from the site. */
+export interface GeneratedLinkOptions {
+  /** Name of the Link (default `link-<site>`). */
+  name?: string;
+  /** Host the other site dials (default: the site's first advertised host). */
+  host?: string;
+  cost?: number;
+  /** Name of the Secret (default: the Link's name). */
+  tlsCredentials?: string;
+}
+
+/** The error of `link generate` on a site without link access, wherever the bundle is issued. */
+export function linkAccessNotEnabled(): SkupperError {
+  return new SkupperError("ERR_LINK_ACCESS", 'A link cannot be generated because link access is not enabled. Use "skupper site update --enable-link-access" to enable it.');
+}
+
+/**
+ * `skupper link generate`: a bundle for a site that names no client (a certificate another
+ * site can use as it is), with the defaults the command documents.
+ */
+export function issueGeneratedLink(
+  siteCa: Credentials,
+  options: GeneratedLinkOptions,
+  site: { siteId: string; siteName: string; host: string; port: number },
+): Promise<{ link: Link; secret: Secret }> {
+  const name = options.name ?? `link-${site.siteName}`;
+  return issueLinkBundle(siteCa, {
+    name,
+    ...(options.tlsCredentials !== undefined ? { secretName: options.tlsCredentials } : {}),
+    subject: name,
+    host: site.host,
+    port: site.port,
+    siteId: site.siteId,
+    siteName: site.siteName,
+    cost: options.cost ?? DEFAULT_LINK_COST,
+  });
 }

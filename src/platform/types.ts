@@ -5,6 +5,7 @@
  */
 import type { Kind, Link, Listener, NetworkStatus, Resource, ResourceByKind, Secret, Site } from "../api/index.js";
 import type { Credentials } from "../certs/index.js";
+import type { GeneratedLinkOptions } from "../grants/index.js";
 
 // ---- resources ----
 
@@ -108,15 +109,8 @@ export interface SiteState {
 
 // ---- requests a client makes of the site process ----
 
-export interface LinkBundleRequest {
-  /** Name of the Link (default `link-<site>`). */
-  name?: string;
-  /** Host the other site dials (default: the site's first advertised host). */
-  host?: string;
-  cost?: number;
-  /** Name of the Secret (default: the Link's name). */
-  tlsCredentials?: string;
-}
+/** What a client may choose of a generated link (`skupper link generate`); defaults in grants/. */
+export type LinkBundleRequest = GeneratedLinkOptions;
 
 /**
  * Work that needs the site's keys, done by the site process when a client asks: a client never

@@ -11,7 +11,6 @@
  *   the grant server, then restarts the site's pod, which makes a new CA as it starts.
  */
 import {
-  DEFAULT_LINK_COST,
   GRANT_SERVER,
   linkAccessEnabled,
   namespaceFlag,
@@ -23,7 +22,7 @@ import {
   type Site,
 } from "../../api/index.js";
 import { SkupperError } from "../../common/errors.js";
-import { issueLinkBundle } from "../../grants/index.js";
+import { issueGeneratedLink, linkAccessNotEnabled } from "../../grants/index.js";
 import type { CredentialStore, LinkBundleRequest, ResourceStore, SiteRequestHandler, SiteRunnerStatus } from "../types.js";
 import { activeSite } from "./site-runner.js";
 
@@ -52,9 +51,7 @@ export class KubernetesSiteRequests implements SiteRequestHandler {
     const { namespace, credentials } = this.parts;
     const nsFlag = namespaceFlag(namespace);
     const site = await this.requireSite();
-    if (!linkAccessEnabled(site)) {
-      throw new SkupperError("ERR_LINK_ACCESS", 'A link cannot be generated because link access is not enabled. Use "skupper site update --enable-link-access" to enable it.');
-    }
+    if (!linkAccessEnabled(site)) throw linkAccessNotEnabled();
     if (!(await this.parts.pod.status()).running) throw this.parts.pod.notRunning();
     const notReady = () => new SkupperError("ERR_SITE_NOT_READY", `The site "${site.metadata.name}" has not set up link access yet; check "skupper${nsFlag} site status"`);
     const view = await this.parts.networkStatus();
@@ -64,17 +61,7 @@ export class KubernetesSiteRequests implements SiteRequestHandler {
     if (!siteCa) throw notReady();
     const host = request.host ?? access.hosts[0];
     if (!host) throw new SkupperError("ERR_SITE_NOT_READY", `The site "${site.metadata.name}" advertises no host for links yet; check "skupper${nsFlag} site status", or give one with --host`);
-    const name = request.name ?? `link-${site.metadata.name}`;
-    return issueLinkBundle(siteCa, {
-      name,
-      ...(request.tlsCredentials !== undefined ? { secretName: request.tlsCredentials } : {}),
-      subject: name,
-      host,
-      port: access.linkPort,
-      siteId: view.siteId,
-      siteName: site.metadata.name,
-      cost: request.cost ?? DEFAULT_LINK_COST,
-    });
+    return issueGeneratedLink(siteCa, request, { siteId: view.siteId, siteName: site.metadata.name, host, port: access.linkPort });
   }
 
   async revokeAccess(): Promise<void> {
