@@ -13,6 +13,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { defaultImage } from "../../src/platform/kubernetes/names.js";
 import { eventually, freePort, ok, parseTable, ROOT, skupper } from "../helpers/cli.js";
+import { seed001TokenScript } from "../helpers/seeds.js";
 import { kubectl, useCluster, type RunResult } from "../helpers/kube-cluster.js";
 import { ensureSkupperImage, testDockerHost } from "../helpers/kube-image.js";
 
@@ -218,20 +219,7 @@ describe("sites on Kubernetes", { skip }, () => {
     assert.equal(grantRow?.STATUS, "Ready");
 
     // 2–3. The token built from the grant's status, exactly as the seed writes it.
-    const made = await west(`URL="$(kubectl get accessgrant grant-west -o template --template '{{ .status.url }}')"
-CODE="$(kubectl get accessgrant grant-west -o template --template '{{ .status.code }}')"
-CA_RAW="$(kubectl get accessgrant grant-west -o template --template '{{ .status.ca }}')"
-cat > token.yaml <<EOF
-apiVersion: skupper.io/v2alpha1
-kind: AccessToken
-metadata:
-  name: token-to-west
-spec:
-  code: "$(printf '%s' "$CODE")"
-  ca: |-
-$(printf '%s\\n' "$CA_RAW" | sed 's/^/    /')
-  url: "$(printf '%s' "$URL")"
-EOF`);
+    const made = await west(seed001TokenScript("kubectl"));
     assert.equal(made.code, 0, made.stderr);
     await fs.copyFile(path.join(work, "west", "token.yaml"), path.join(work, "east", "token.yaml"));
 

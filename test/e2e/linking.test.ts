@@ -11,6 +11,7 @@ import path from "node:path";
 import { after, test } from "node:test";
 import { eventually, freePort, ok, parseTable, ROOT, Sandbox, skupper } from "../helpers/cli.js";
 import { exchange, identityBackend } from "../helpers/network.js";
+import { seed001TokenScript } from "../helpers/seeds.js";
 
 const sandbox = await Sandbox.create("linking");
 after(() => sandbox.cleanup());
@@ -149,20 +150,7 @@ skupper -n west apply -f site.yaml
 skupper -n west apply -f accessgrant.yaml
 until skupper -n west get accessgrants | grep -q ' Ready '; do sleep 0.1; done
 skupper -n west get accessgrants
-URL="$(skupper -n west get accessgrant grant-west -o template --template '{{ .status.url }}')"
-CODE="$(skupper -n west get accessgrant grant-west -o template --template '{{ .status.code }}')"
-CA_RAW="$(skupper -n west get accessgrant grant-west -o template --template '{{ .status.ca }}')"
-cat > ../yaml-east/token.yaml <<EOF
-apiVersion: skupper.io/v2alpha1
-kind: AccessToken
-metadata:
-  name: token-to-west
-spec:
-  code: "$(printf '%s' "$CODE")"
-  ca: |-
-$(printf '%s\\n' "$CA_RAW" | sed 's/^/    /')
-  url: "$(printf '%s' "$URL")"
-EOF
+${seed001TokenScript("skupper -n west", "../yaml-east/token.yaml")}
 cd ../yaml-east
 skupper -n east apply -f token.yaml
 `;
@@ -220,20 +208,7 @@ test("seeds 000 and 001 back to back between the same two sites: both tokens red
 set -e
 skupper -n west apply -f accessgrant.yaml
 until skupper -n west get accessgrants | grep -q '^grant-west .* Ready '; do sleep 0.1; done
-URL="$(skupper -n west get accessgrant grant-west -o template --template '{{ .status.url }}')"
-CODE="$(skupper -n west get accessgrant grant-west -o template --template '{{ .status.code }}')"
-CA_RAW="$(skupper -n west get accessgrant grant-west -o template --template '{{ .status.ca }}')"
-cat > token.yaml <<EOF
-apiVersion: skupper.io/v2alpha1
-kind: AccessToken
-metadata:
-  name: token-to-west
-spec:
-  code: "$(printf '%s' "$CODE")"
-  ca: |-
-$(printf '%s\\n' "$CA_RAW" | sed 's/^/    /')
-  url: "$(printf '%s' "$URL")"
-EOF
+${seed001TokenScript("skupper -n west")}
 skupper -n east apply -f token.yaml
 `,
     dir,
