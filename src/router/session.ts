@@ -536,8 +536,12 @@ export class LinkSession implements Flushable, FrameHandler {
       this.bytesSeen = this.bytesIn;
       this.lastHeardAt = now;
     } else if (now - this.lastHeardAt >= DEAD_AFTER_MS) {
-      this.close(`no heartbeat from the remote site for ${Math.round((now - this.lastHeardAt) / 1000)} s`);
-      return;
+      // Timers run before the reads of an event-loop turn: after this process was stalled (CPU
+      // starved, a long GC), bytes from a live peer may be waiting unread. Judge after them.
+      setImmediate(() => {
+        if (this.state === "closed" || this.bytesIn !== this.bytesSeen) return;
+        this.close(`no heartbeat from the remote site for ${Math.round((Date.now() - this.lastHeardAt) / 1000)} s`);
+      });
     }
     if (now - this.lastPingAt >= PING_INTERVAL_MS - HEARTBEAT_TICK_MS / 2) {
       this.lastPingAt = now;

@@ -36,12 +36,18 @@ describe("link cost on an open link, with sites A, B, C and a direct link A—C"
     await sandbox.cleanup();
   });
 
-  /** A connection to the service on C that has echoed once. */
-  async function open(label: string): Promise<net.Socket> {
+  /** A connection to the service on C that has echoed once, and how it ends (watched from the start, so a reset is never unhandled). */
+  async function open(label: string): Promise<{ socket: net.Socket; ended: Promise<string> }> {
     const socket = await connect(servicePort);
     sockets.push(socket);
+    const ended = outcome(socket);
     assert.equal(await roundTrip(socket, label), label);
-    return socket;
+    return { socket, ended };
+  }
+
+  /** "open" when the connection has not ended by now. */
+  function stillOpen(ended: Promise<string>): Promise<string> {
+    return Promise.race([ended, new Promise<string>((resolve) => setImmediate(() => resolve("open")))]);
   }
 
   async function setCost(cost: number): Promise<void> {
@@ -49,7 +55,7 @@ describe("link cost on an open link, with sites A, B, C and a direct link A—C"
     assert.match(out, new RegExp(`Link "${direct}" is updated`));
   }
 
-  async function routeCost(expected: string, why: string, timeoutMs = 5_000): Promise<void> {
+  async function routeCost(expected: string, why: string, timeoutMs = 20_000): Promise<void> {
     await eventually(`A to reach C at cost ${expected} (${why})`, async () => (await network.costTo("a", "c")) === expected, timeoutMs);
   }
 
@@ -58,8 +64,7 @@ describe("link cost on an open link, with sites A, B, C and a direct link A—C"
     await routeCost("1", "the direct link");
     const before = (await network.linkRows("c")).find((r) => r.NAME === direct && r.DIRECTION === "incoming");
     assert.equal(before?.STATUS, "Ready");
-    const conn = await open("before the update");
-    const ended = outcome(conn);
+    const { socket: conn, ended } = await open("before the update");
 
     await setCost(7);
     const outgoing = (await network.linkRows("a")).find((r) => r.NAME === direct);
@@ -74,8 +79,7 @@ describe("link cost on an open link, with sites A, B, C and a direct link A—C"
 
     // Had the link been re-established, the connection over it would have been reset.
     assert.equal(await roundTrip(conn, "after the update"), "after the update", "the connection over the link is still open");
-    const settled = await Promise.race([ended, new Promise<"open">((resolve) => setImmediate(() => resolve("open")))]);
-    assert.equal(settled, "open", "the connection was neither ended nor reset");
+    assert.equal(await stillOpen(ended), "open", "the connection was neither ended nor reset");
   });
 
   test("with two paths to the service, new connections follow the cheaper one as the cost changes", async () => {
@@ -90,13 +94,14 @@ describe("link cost on an open link, with sites A, B, C and a direct link A—C"
       await setCost(1);
       await routeCost("1", "the direct link is cheaper than 2");
       const throughDirect = await open("direct");
+      assert.equal(await stillOpen(throughB.ended), "open", "lowering the cost left the connection through B open");
 
       // Which path each one took shows when the B path is cut: only the connection through B is reset.
-      const bEnded = outcome(throughB);
       await network.run("c", ["link", "delete", viaB]);
-      const bOutcome = await Promise.race([bEnded, delay(5_000).then(() => "still open 5 s after the B path was cut")]);
+      const bOutcome = await Promise.race([throughB.ended, delay(5_000).then(() => "still open 5 s after the B path was cut")]);
       assert.equal(bOutcome, "reset", "the connection opened at cost 5 went through B");
-      assert.equal(await roundTrip(throughDirect, "still here"), "still here", "the connection opened at cost 1 went directly");
+      assert.equal(await stillOpen(throughDirect.ended), "open", "the connection opened at cost 1 was not ended when the B path was cut");
+      assert.equal(await roundTrip(throughDirect.socket, "still here"), "still here", "the connection opened at cost 1 went directly");
     } finally {
       await network.run("c", ["link", "delete", viaB]).catch(() => undefined);
     }

@@ -303,6 +303,26 @@ describe("link port: authenticated links", () => {
     assert.match(recorder.down.at(-1)?.reason ?? "", /^no heartbeat from the remote site for \d s$/);
   });
 
+  test("a stall of this process is not taken for a silent peer: what arrived meanwhile counts", async () => {
+    const socket = await tlsConnect(port);
+    socket.resume();
+    socket.write(helloFrame(DIALING_SITE));
+    await until("the link to come up", 2_000, () => recorder.sessions.some((s) => s.state === "up" && !s.closeReason));
+    const session = recorder.sessions.find((s) => s.state === "up" && !s.closeReason) as LinkSession;
+    // A heartbeat tick takes in what the HELLO brought; the peer then sends a PING, and this
+    // process stalls for longer than the heartbeat allows: the PING waits unread while the
+    // heartbeat timer comes due.
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    socket.write(frame(FrameType.Ping, 0, Buffer.alloc(8)));
+    const stalledUntil = Date.now() + DEAD_AFTER_MS + 1_000;
+    while (Date.now() < stalledUntil) {
+      // busy: no timers, no reads
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(session.state, "up", `the link was closed: ${session.closeReason}`);
+    socket.destroy();
+  });
+
   test("a peer that sends PINGs but never reads the replies is dropped; the unsent bytes stay bounded", async () => {
     const socket = await tlsConnect(port);
     socket.write(helloFrame(DIALING_SITE));
