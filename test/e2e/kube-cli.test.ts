@@ -34,7 +34,7 @@ import {
 } from "../../src/platform/kubernetes/index.js";
 import { CONTROLLER_NAME, CONTROLLER_NAMESPACE, ROUTER_DEPLOYMENT, ROUTER_POD_LABELS } from "../../src/platform/kubernetes/names.js";
 import { eventually, freePort, skupper, type CliResult } from "../helpers/cli.js";
-import { applyManifest, kubectl, useCluster } from "../helpers/kube-cluster.js";
+import { applyManifest, garbageCollectorComplaints, kubectl, useCluster } from "../helpers/kube-cluster.js";
 
 const cluster = await useCluster();
 const skip = "skip" in cluster ? cluster.skip : false;
@@ -83,7 +83,10 @@ function cli(namespace: string, args: string[], timeoutMs = 120_000): Promise<Cl
 
 async function ok(namespace: string, args: string[]): Promise<CliResult> {
   const result = await cli(namespace, args);
-  assert.equal(result.code, 0, `skupper -n ${namespace} ${args.join(" ")} exited ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}\n${recentLog()}`);
+  if (result.code !== 0) {
+    const gc = args[0] === "site" && args[1] === "delete" ? `\n${garbageCollectorComplaints()}` : "";
+    assert.fail(`skupper -n ${namespace} ${args.join(" ")} exited ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}\n${recentLog()}${gc}`);
+  }
   return result;
 }
 

@@ -25,7 +25,7 @@ import { bundleObjects } from "../../src/operator/bundle.js";
 import { kubernetesConfig, type KubeConfig } from "../../src/platform/kubernetes/index.js";
 import { CONTROLLER_NAME, SITE_CLUSTER_ROLE } from "../../src/platform/kubernetes/names.js";
 import { ROOT } from "../helpers/cli.js";
-import { applyManifest, kubectl, useCluster } from "../helpers/kube-cluster.js";
+import { applyManifest, garbageCollectorComplaints, kubectl, useCluster } from "../helpers/kube-cluster.js";
 
 const cluster = await useCluster();
 const skip = "skip" in cluster ? cluster.skip : false;
@@ -63,7 +63,9 @@ async function waitFor<T>(description: string, probe: () => Promise<T | undefine
     }
     if (Date.now() > deadline) {
       const log = recentLog.slice(-20).join("\n");
-      throw new Error(`timed out after ${ms / 1000} s waiting for ${description}${last ? ` (last error: ${(last as Error).message})` : ""}; the controller's last lines:\n${log}`);
+      throw new Error(
+        `timed out after ${ms / 1000} s waiting for ${description}${last ? ` (last error: ${(last as Error).message})` : ""}; the controller's last lines:\n${log}\n${garbageCollectorComplaints()}`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 250));
   }

@@ -7,7 +7,7 @@
  *   describe("...", { skip: "skip" in cluster ? cluster.skip : false }, () => { ... });
  */
 import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { after as afterTests } from "node:test";
 import { ROOT } from "./cli.js";
@@ -96,4 +96,22 @@ function run(file: string, args: string[], options: { env?: Record<string, strin
 
 function tail(output: string, lines = 15): string {
   return output.trim().split("\n").slice(-lines).join("\n");
+}
+
+/**
+ * For the message of a wait on garbage collection that timed out: the garbage collector's recent
+ * warnings and errors in the test cluster's controller-manager log (when this machine has it),
+ * so a failure in CI says whether the collector was stuck, and on what.
+ */
+export function garbageCollectorComplaints(lines = 12): string {
+  const log = path.join(process.env.KUBE_TEST_DIR ?? "/var/tmp/skupper-test-kube", "run", "kube-controller-manager.log");
+  let text: string;
+  try {
+    text = readFileSync(log, "utf8");
+  } catch {
+    return "(no controller-manager log on this machine)";
+  }
+  const complaints = text.split("\n").filter((line) => /^[EW]\d{4}/.test(line) && /garbage|graph builder/i.test(line));
+  if (complaints.length === 0) return "(the garbage collector logged no warnings or errors)";
+  return `the garbage collector's last complaints:\n${complaints.slice(-lines).map((line) => line.slice(0, 400)).join("\n")}`;
 }
