@@ -14,5 +14,6 @@ export type {
 export type { OutgoingLinkConfig, LinkServerConfig, LinkServerLimits, LinkEndpoint, TlsCredentials, LinkState } from "./links.js";
 export { DEFAULT_LINK_SERVER_LIMITS } from "./links.js";
 export type { ListenerConfig, ConnectorConfig } from "./services.js";
+export type { KeyStrategy } from "./strategy.js";
 export type { LinkStateAdvert } from "./routing.js";
 export { LinkStateDatabase } from "./routing.js";

@@ -24,6 +24,7 @@ import { RelayEnd } from "./relay.js";
 import { LinkStateDatabase, type LinkStateAdvert, type RouteTable } from "./routing.js";
 import {
   connectBackend,
+  listenerKeys,
   LocalConnector,
   LocalSplice,
   ServiceListener,
@@ -33,6 +34,7 @@ import {
   type ListenerState,
 } from "./services.js";
 import { LinkSession, type Hello, type SessionOwner } from "./session.js";
+import { chooseKey, reachableKeys } from "./strategy.js";
 import { PROTOCOL_VERSION, STREAM_WINDOW } from "./frames.js";
 
 const log = logger("router");
@@ -86,6 +88,8 @@ export interface ListenerStatus {
   state: ListenerState;
   message: string;
   hasMatchingConnector: boolean;
+  /** A MultiKeyListener's keys that have a reachable connector, in its strategy's order. */
+  reachableKeys?: string[];
   connections: number;
 }
 
@@ -300,7 +304,8 @@ export class Router implements DataPlane, SessionOwner, DialerHost, LinkServerHo
       port: l.config.port,
       state: l.state,
       message: l.message,
-      hasMatchingConnector: this.keyReachable(l.config.routingKey),
+      hasMatchingConnector: this.listenerReachable(l.config),
+      ...(l.config.strategy ? { reachableKeys: reachableKeys(l.config.strategy, (key) => this.keyReachable(key)) } : {}),
       connections: l.connections.size,
     }));
     const connectors: ConnectorStatus[] = [...this.connectors.values()].map((c) => ({
@@ -431,9 +436,10 @@ export class Router implements DataPlane, SessionOwner, DialerHost, LinkServerHo
   // ---- ListenerHost ----
 
   handleClient(listener: ServiceListener, socket: net.Socket): void {
-    const key = listener.config.routingKey;
-    const dest = this.pickDestination(key);
-    if (!dest) {
+    const { strategy } = listener.config;
+    const key = strategy ? chooseKey(strategy, (k) => this.keyReachable(k)) : listener.config.routingKey;
+    const dest = key === undefined ? undefined : this.pickDestination(key);
+    if (key === undefined || !dest) {
       resetSocket(socket);
       return;
     }
@@ -610,6 +616,10 @@ export class Router implements DataPlane, SessionOwner, DialerHost, LinkServerHo
     return false;
   }
 
+  private listenerReachable(config: ListenerConfig): boolean {
+    return listenerKeys(config).some((key) => this.keyReachable(key));
+  }
+
   private listenerExists(key: string): boolean {
     for (const id of this.table.reachable) {
       if ((this.db.get(id)?.listeners[key] ?? 0) > 0) return true;
@@ -633,7 +643,7 @@ export class Router implements DataPlane, SessionOwner, DialerHost, LinkServerHo
     const connectors: Record<string, number> = {};
     for (const c of this.connectors.values()) connectors[c.config.routingKey] = (connectors[c.config.routingKey] ?? 0) + 1;
     const listeners: Record<string, number> = {};
-    for (const l of this.listeners.values()) listeners[l.config.routingKey] = (listeners[l.config.routingKey] ?? 0) + 1;
+    for (const l of this.listeners.values()) for (const key of listenerKeys(l.config)) listeners[key] = (listeners[key] ?? 0) + 1;
     const advert = this.db.updateSelf({ links, rtt, connectors, listeners });
     if (!advert) return;
     for (const set of this.peers.values()) for (const session of set) session.sendLinkState([advert]);
@@ -647,7 +657,7 @@ export class Router implements DataPlane, SessionOwner, DialerHost, LinkServerHo
   }
 
   private applyReachability(): void {
-    for (const listener of this.listeners.values()) listener.setReachable(this.keyReachable(listener.config.routingKey));
+    for (const listener of this.listeners.values()) listener.setReachable(this.listenerReachable(listener.config));
   }
 
   private notifyChange(): void {

@@ -8,6 +8,7 @@ import { Backoff } from "../common/backoff.js";
 import { logger } from "../common/log.js";
 import { SOCKET_HIGH_WATER_MARK, resetSocket } from "./bridge.js";
 import { ResetCode } from "./frames.js";
+import { strategyKeys, type KeyStrategy } from "./strategy.js";
 
 const log = logger("service");
 
@@ -16,6 +17,13 @@ export interface ListenerConfig {
   host: string;
   port: number;
   routingKey: string;
+  /** A MultiKeyListener's keys and how each new connection picks one; routingKey is then unused. */
+  strategy?: KeyStrategy;
+}
+
+/** The routing keys a listener serves: its strategy's, or its one routing key. */
+export function listenerKeys(config: ListenerConfig): string[] {
+  return config.strategy ? strategyKeys(config.strategy) : [config.routingKey];
 }
 
 export interface ConnectorConfig {
