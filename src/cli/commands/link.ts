@@ -12,7 +12,7 @@ import {
 } from "../../api/index.js";
 import { InvalidInputError, NotFoundError, SkupperError, systemErrorCode } from "../../common/errors.js";
 import { contextOf, type CliContext } from "../context.js";
-import { formatResource, integerOption, outputFormat, print, table, timeoutOption, waitOption, type OutputFormat } from "../output.js";
+import { booleanOption, formatResource, integerOption, outputFormat, print, table, timeoutOption, waitOption, type OutputFormat } from "../output.js";
 import { current, listCurrent, requireSite, statusOf, updateResource } from "../resources.js";
 import { pollUntilGone, waitForResource } from "../wait.js";
 
@@ -214,22 +214,29 @@ export function linkCommand(): Command {
     .option("--host <host>", "host the other site dials (default: this site's first advertised host)")
     .option("--cost <cost>", "cost of the link", "1")
     .option("--tls-credentials <name>", "name of the Secret (default: the link name)")
-    .option("--generate-credential [true|false]", "accepted for compatibility; a credential is always generated")
+    .option("--generate-credential [true|false]", "print a Secret with a client certificate from this site's CA; with false, print only the Link, naming the Secret of --tls-credentials that you provide", "true")
     .option("--timeout <duration>", "accepted for compatibility", "60s")
     .option("-o, --output <format>", "json or yaml", "yaml")
-    .action(async (flags: { name?: string; host?: string; cost?: string; tlsCredentials?: string; timeout?: string; output?: string }, command: Command) => {
+    .action(async (flags: { name?: string; host?: string; cost?: string; tlsCredentials?: string; generateCredential?: string | boolean; timeout?: string; output?: string }, command: Command) => {
       const ctx = contextOf(command);
       const format = outputFormat(flags.output) ?? "yaml";
       timeoutOption(flags.timeout, 60_000);
       const cost = integerOption("cost", flags.cost, { min: 1 }) ?? 1;
+      const withCredential = booleanOption("generate-credential", flags.generateCredential) ?? true;
+      if (!withCredential && !flags.tlsCredentials) {
+        throw new InvalidInputError("the TLS secret name was not specified: with --generate-credential=false, name the Secret that holds the link's client certificate with --tls-credentials");
+      }
       const { link, secret } = await generateLinkBundle(ctx, {
         ...(flags.name ? { name: flags.name } : {}),
         ...(flags.host ? { host: flags.host } : {}),
         ...(flags.tlsCredentials ? { tlsCredentials: flags.tlsCredentials } : {}),
         cost,
       });
-      if (format === "yaml") process.stdout.write(toYamlDocuments([link, secret]));
-      else print(formatResource({ apiVersion: "v1", kind: "List", items: [link, secret] }, "json"));
+      // Without a credential the site's certificate is not handed out: the Link names a Secret
+      // the user makes (a client certificate the site's CA, or the CA they gave the site, signed).
+      const documents = withCredential ? [link, secret] : [link];
+      if (format === "yaml") process.stdout.write(toYamlDocuments(documents));
+      else print(formatResource({ apiVersion: "v1", kind: "List", items: documents }, "json"));
     });
 
   link
