@@ -1,12 +1,13 @@
 /**
  * Certificate authorities and leaf certificates: ECDSA P-256, SHA-256, random 128-bit serials.
  * Server certificates carry serverAuth only and client certificates clientAuth only (the
- * original put both on every leaf).
+ * original put both on every leaf). A CA a user gives a site may also have an RSA or another
+ * NIST-curve key; leaves are still P-256.
  */
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 import { isIP } from "node:net";
-import { randomBytes, webcrypto, X509Certificate } from "node:crypto";
+import { createPrivateKey, randomBytes, webcrypto, X509Certificate, type KeyObject } from "node:crypto";
 import { certificateSiteIds, siteIdUri } from "./site-id.js";
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
@@ -49,10 +50,57 @@ async function exportKey(key: CryptoKey): Promise<string> {
   return x509.PemConverter.encode(pkcs8, "PRIVATE KEY") + "\n";
 }
 
-async function importKey(pem: string): Promise<CryptoKey> {
-  const der = x509.PemConverter.decode(pem)[0];
-  if (!der) throw new Error("no private key in PEM");
-  return webcrypto.subtle.importKey("pkcs8", der, ALGORITHM, false, ["sign"]);
+type SigningAlgorithm = { name: "ECDSA"; namedCurve: string; hash: string } | { name: "RSASSA-PKCS1-v1_5"; hash: string };
+
+const CURVES: Record<string, { namedCurve: string; hash: string }> = {
+  prime256v1: { namedCurve: "P-256", hash: "SHA-256" },
+  secp384r1: { namedCurve: "P-384", hash: "SHA-384" },
+  secp521r1: { namedCurve: "P-521", hash: "SHA-512" },
+};
+
+/**
+ * The signing key of an issuer: ours are ECDSA P-256 in PKCS#8, but a CA a user gives a site may
+ * be RSA or another NIST curve, in PKCS#8, PKCS#1 or SEC1 PEM.
+ */
+async function importSigningKey(pem: string): Promise<{ key: CryptoKey; algorithm: SigningAlgorithm }> {
+  const keyObject = createPrivateKey(pem);
+  const der = keyObject.export({ type: "pkcs8", format: "der" });
+  let algorithm: SigningAlgorithm;
+  if (keyObject.asymmetricKeyType === "rsa") algorithm = { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" };
+  else if (keyObject.asymmetricKeyType === "ec" && CURVES[keyObject.asymmetricKeyDetails?.namedCurve ?? ""]) {
+    algorithm = { name: "ECDSA", ...(CURVES[keyObject.asymmetricKeyDetails?.namedCurve as string] as { namedCurve: string; hash: string }) };
+  } else {
+    throw new Error(`the issuer's ${keyObject.asymmetricKeyType ?? "unknown"} key ${keyObject.asymmetricKeyDetails?.namedCurve ?? ""} cannot sign here (use RSA, or ECDSA P-256, P-384 or P-521)`);
+  }
+  return { key: await webcrypto.subtle.importKey("pkcs8", der, algorithm, false, ["sign"]), algorithm };
+}
+
+/**
+ * Why `credentials` cannot serve as a CA that issues certificates, or undefined when it can: the
+ * certificate must be a current CA certificate and the key its private key, of a kind we sign with.
+ */
+export function issuerProblem(credentials: { cert: string; key: string }): string | undefined {
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(credentials.cert);
+  } catch {
+    return "tls.crt does not hold a valid PEM certificate";
+  }
+  if (!cert.ca) return "tls.crt is not a CA certificate (basicConstraints CA:TRUE)";
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(credentials.key);
+  } catch {
+    return "tls.key does not hold a valid PEM private key";
+  }
+  if (!cert.checkPrivateKey(key)) return "tls.key is not the private key of the certificate in tls.crt";
+  if (!["rsa", "ec"].includes(key.asymmetricKeyType ?? "") || (key.asymmetricKeyType === "ec" && !CURVES[key.asymmetricKeyDetails?.namedCurve ?? ""])) {
+    return `its ${key.asymmetricKeyType} key cannot sign here (use RSA, or ECDSA P-256, P-384 or P-521)`;
+  }
+  const now = Date.now();
+  if (new Date(cert.validTo).getTime() <= now) return `the CA certificate expired on ${new Date(cert.validTo).toISOString()}`;
+  if (new Date(cert.validFrom).getTime() > now + 5 * 60_000) return `the CA certificate is not valid before ${new Date(cert.validFrom).toISOString()}`;
+  return undefined;
 }
 
 function serialNumber(): string {
@@ -92,7 +140,7 @@ export async function createCA(commonName: string, options: { validityDays?: num
 
 export async function issueCertificate(issuer: Credentials, request: CertificateRequest): Promise<Credentials> {
   const issuerCert = new x509.X509Certificate(issuer.cert);
-  const signingKey = await importKey(issuer.key);
+  const signer = await importSigningKey(issuer.key);
   const keys = await generateKeys();
   const hosts = uniqueHosts(request.hosts ?? []);
   const extensions: x509.Extension[] = [
@@ -109,8 +157,8 @@ export async function issueCertificate(issuer: Credentials, request: Certificate
     subject: distinguishedName(request.commonName),
     issuer: issuerCert.subject,
     publicKey: keys.publicKey as never,
-    signingKey: signingKey as never,
-    signingAlgorithm: ALGORITHM,
+    signingKey: signer.key as never,
+    signingAlgorithm: signer.algorithm,
     ...validity(request),
     extensions,
   });

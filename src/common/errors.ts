@@ -27,6 +27,7 @@ const VALIDATION_CODES: ReadonlySet<string> = new Set([
   "ERR_SITE_NOT_READY",
   "ERR_INCOMING_LINK",
   "ERR_LINK_TO_SELF",
+  "ERR_USER_ISSUER",
   "ERR_PLATFORM",
   "ERR_CRDS_MISSING",
 ]);

@@ -17,7 +17,7 @@ import {
 } from "../api/index.js";
 import { SkupperError } from "../common/errors.js";
 import { logger } from "../common/log.js";
-import { GrantServer, issueGeneratedLink, linkAccessNotEnabled } from "../grants/index.js";
+import { GrantServer, issueGeneratedLink, linkAccessNotEnabled, revokeWithUserIssuer, siteIssuer } from "../grants/index.js";
 import type { LinkBundleRequest, PendingCredentials, SiteHost, SiteRequestHandler, Unwatch, WatchEvent } from "../platform/index.js";
 import { Router, type DataPlaneFactory } from "../router/index.js";
 import { ResourceCache } from "./cache.js";
@@ -158,6 +158,7 @@ export class SiteController implements SiteRequestHandler {
   async revokeAccess(): Promise<void> {
     const site = this.active.site;
     if (!site) throw new SkupperError("ERR_NO_SITE", `There is no site in namespace "${this.host.namespace}"`);
+    if (siteIssuer(site) !== SITE_CA) throw revokeWithUserIssuer(site);
     log.info(`revoking access to site "${site.metadata.name}": replacing its CA and deleting every access grant`);
     for (const grant of this.ctx.cache.list("AccessGrant")) await this.host.resources.delete("AccessGrant", grant.metadata.name);
     for (const name of [SITE_CA, SITE_SERVER, GRANT_SERVER]) await this.host.credentials.remove(name);

@@ -25,6 +25,8 @@ export interface SiteFacts {
   router?: RouterStatus;
   namespace: string;
   version: string;
+  /** The Secret whose CA signs the site's link certificates (default DEFAULT_ISSUER). */
+  issuer?: string;
 }
 
 export function siteStatus(previous: Condition[] | undefined, facts: SiteFacts, now: string): SiteStatus {
@@ -39,7 +41,7 @@ export function siteStatus(previous: Condition[] | undefined, facts: SiteFacts, 
     conditions = conditions.filter((c) => c.type !== ConditionType.Resolved);
   }
   const status: SiteStatus = withAggregate({ conditions }, requiredConditions("Site", { linkAccess: facts.linkAccess }), now);
-  status.defaultIssuer = DEFAULT_ISSUER;
+  status.defaultIssuer = facts.issuer ?? DEFAULT_ISSUER;
   if (facts.linkAccess && facts.plan && !facts.resolvedProblem && !facts.configuredProblem) status.endpoints = linkEndpoints(facts.plan);
   if (facts.router) {
     const network = networkRecords(facts.router, facts.namespace);

@@ -6,5 +6,5 @@ export type { GrantLedger, GrantRecord, GrantServerConfig, RedemptionRequest } f
 export { acceptCredentials, credentialNames, redeemToken, RedemptionError } from "./client.js";
 export { parseAccessTokenFile, MAX_TOKEN_FILE_BYTES } from "./token-file.js";
 export type { TokenToRedeem, RedeemerIdentity, RedeemedCredentials, RedemptionFailure } from "./client.js";
-export { issueGeneratedLink, issueLinkBundle, linkAccessNotEnabled } from "./link-bundle.js";
+export { issueGeneratedLink, issueLinkBundle, linkAccessNotEnabled, revokeWithUserIssuer, siteIssuer, userIssuer } from "./link-bundle.js";
 export type { GeneratedLinkOptions, LinkBundleRequest } from "./link-bundle.js";

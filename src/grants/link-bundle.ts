@@ -4,9 +4,9 @@
  * the site CA and nothing of a platform, so the site's controller and, on Kubernetes, the CLI
  * (which reads the CA from its Secret) issue bundles the same way.
  */
-import { Annotation, API_VERSION, DEFAULT_LINK_COST, ROUTER_GROUP, type Link, type Secret } from "../api/index.js";
+import { Annotation, API_VERSION, DEFAULT_LINK_COST, ROUTER_GROUP, SITE_CA, type Link, type Secret, type Site } from "../api/index.js";
 import { SkupperError } from "../common/errors.js";
-import { issueCertificate, type Credentials } from "../certs/index.js";
+import { issueCertificate, issuerProblem, type Credentials } from "../certs/index.js";
 
 export interface LinkBundleRequest {
   /** Name of the Link; the Secret is named `secretName`, else the same. */
@@ -98,4 +98,32 @@ export function issueGeneratedLink(
     siteName: site.siteName,
     cost: options.cost ?? DEFAULT_LINK_COST,
   });
+}
+
+/** The Secret whose CA signs the site's link certificates: spec.defaultIssuer, else the site's own CA. */
+export function siteIssuer(site: Site): string {
+  return site.spec.defaultIssuer || SITE_CA;
+}
+
+/** A CA the user gave the site (a Secret with tls.crt and tls.key), or why it cannot sign. */
+export function userIssuer(name: string, secret: Secret | undefined): Credentials | string {
+  const fix = `give the Secret "${name}" the CA's certificate as tls.crt and its key as tls.key, or remove spec.defaultIssuer to use the site's own CA`;
+  if (!secret) return `the issuer Secret "${name}" (spec.defaultIssuer) is not found; ${fix}`;
+  const value = (key: string): string | undefined => {
+    const data = secret.data?.[key];
+    return data !== undefined ? Buffer.from(data, "base64").toString("utf8") : secret.stringData?.[key];
+  };
+  const [cert, key] = [value("tls.crt"), value("tls.key")];
+  if (!cert || !key) return `the issuer Secret "${name}" has no ${[!cert ? "tls.crt" : "", !key ? "tls.key" : ""].filter(Boolean).join(" and ")}; ${fix}`;
+  const problem = issuerProblem({ cert, key });
+  if (problem) return `the issuer Secret "${name}" cannot sign certificates: ${problem}`;
+  return { ca: cert, cert, key };
+}
+
+/** The refusal of revoke-access on a site whose links a CA of the user's signs. */
+export function revokeWithUserIssuer(site: Site): SkupperError {
+  return new SkupperError(
+    "ERR_USER_ISSUER",
+    `Site "${site.metadata.name}" signs its links with the CA in Secret "${siteIssuer(site)}" (spec.defaultIssuer), which skupper does not replace. To revoke access, replace that CA (or remove spec.defaultIssuer to go back to the site's own CA) and delete the site's access grants.`,
+  );
 }

@@ -5,7 +5,9 @@
 import "reflect-metadata";
 import assert from "node:assert/strict";
 import { createPrivateKey, createPublicKey, X509Certificate } from "node:crypto";
+import { execFile } from "node:child_process";
 import { promises as fs } from "node:fs";
+import { promisify } from "node:util";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -20,12 +22,15 @@ import {
   isCurrent,
   isIssuedBy,
   issueCertificate,
+  issuerProblem,
   loadCredentials,
   RENEW_BEFORE_MS,
   saveCredentials,
   uniqueHosts,
   type Credentials,
 } from "../../src/certs/index.js";
+
+const execFileAsync = promisify(execFile);
 
 const DAY = 86_400_000;
 const SERVER_AUTH = "1.3.6.1.5.5.7.3.1";
@@ -216,5 +221,41 @@ describe("bundles on disk", () => {
     assert.equal(result.issued, true);
     assert.ok(isCertificate(await fs.readFile(path.join(dir, "tls.crt"), "utf8")));
     assert.equal(await modeOf(path.join(dir, "tls.key")), 0o600, "the key rewritten over a 0644 file is 0600");
+  });
+});
+
+describe("CAs a user gives a site (spec.defaultIssuer)", () => {
+  let dir: string;
+  before(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), "skupper-user-ca-"));
+  });
+  after(() => fs.rm(dir, { recursive: true, force: true }));
+
+  /** A CA made by openssl, as a company's would be: `newkey` is e.g. rsa:2048 or ec with a curve. */
+  async function opensslCa(name: string, newkey: string[], ca = true): Promise<{ cert: string; key: string }> {
+    const [keyFile, certFile] = [path.join(dir, `${name}.key`), path.join(dir, `${name}.crt`)];
+    await execFileAsync("openssl", ["req", "-x509", ...newkey, "-nodes", "-keyout", keyFile, "-out", certFile, "-days", "2", "-subj", `/CN=${name}`,
+      "-addext", `basicConstraints=critical,CA:${ca ? "TRUE" : "FALSE"}`]);
+    return { cert: await fs.readFile(certFile, "utf8"), key: await fs.readFile(keyFile, "utf8") };
+  }
+
+  test("RSA and P-384 CAs sign our leaves; the leaves verify against them", async () => {
+    for (const [name, newkey] of [["rsa-ca", ["-newkey", "rsa:2048"]], ["p384-ca", ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:secp384r1"]]] as const) {
+      const ca = await opensslCa(name, [...newkey]);
+      assert.equal(issuerProblem(ca), undefined, name);
+      const leaf = await issueCertificate({ ca: ca.cert, ...ca }, { commonName: "link", usage: "client" });
+      assert.ok(isIssuedBy(leaf.cert, ca.cert), `${name} signed the leaf`);
+      assert.equal(leaf.ca, ca.cert);
+    }
+  });
+
+  test("what cannot serve as an issuer is named: no CA, a key of another certificate, garbage", async () => {
+    const ours = await createCA("ours");
+    assert.equal(issuerProblem(ours), undefined);
+    const notCa = await opensslCa("not-a-ca", ["-newkey", "rsa:2048"], false);
+    assert.match(issuerProblem(notCa) ?? "", /tls\.crt is not a CA certificate/);
+    assert.match(issuerProblem({ cert: ours.cert, key: notCa.key }) ?? "", /tls\.key is not the private key of the certificate in tls\.crt/);
+    assert.match(issuerProblem({ cert: "nonsense", key: ours.key }) ?? "", /tls\.crt does not hold a valid PEM certificate/);
+    assert.match(issuerProblem({ cert: ours.cert, key: "nonsense" }) ?? "", /tls\.key does not hold a valid PEM private key/);
   });
 });

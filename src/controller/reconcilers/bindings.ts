@@ -139,6 +139,8 @@ export class SecretReconciler implements Reconciler {
   async reconcile(name: string): Promise<ReconcileResult> {
     const { ctx } = this;
     for (const link of ctx.cache.list("Link")) if (linkSecretName(link) === name) ctx.enqueue("Link", link.metadata.name);
+    // A CA the user gave the site (spec.defaultIssuer) signs its link certificates.
+    for (const site of ctx.cache.list("Site")) if (site.spec.defaultIssuer === name) ctx.enqueue("Site", site.metadata.name);
     await finishIfDeleted(ctx, "Secret", name);
   }
 }

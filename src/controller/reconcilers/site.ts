@@ -20,7 +20,8 @@ import {
   type Site,
   type SiteStatus,
 } from "../../api/index.js";
-import { ensureCA, ensureLeaf, uniqueHosts, type CredentialSlot } from "../../certs/index.js";
+import { ensureCA, ensureLeaf, uniqueHosts, type CredentialSlot, type Credentials } from "../../certs/index.js";
+import { siteIssuer, userIssuer } from "../../grants/index.js";
 import { Backoff, type BackoffOptions } from "../../common/backoff.js";
 import { logger } from "../../common/log.js";
 import type { CredentialStore } from "../../platform/index.js";
@@ -153,14 +154,18 @@ export class SiteReconciler implements Reconciler {
   private async configureAccess(site: Site): Promise<void> {
     const { ctx } = this;
     const accesses = ctx.cache.list("RouterAccess");
-    const settings = JSON.stringify([site.spec, accesses.map((a) => a.spec)]);
+    const issuerName = siteIssuer(site);
+    const issuerSecret = issuerName === SITE_CA ? undefined : ctx.cache.get("Secret", issuerName);
+    const settings = JSON.stringify([site.spec, accesses.map((a) => a.spec), issuerSecret?.data, issuerSecret?.stringData]);
     if (settings === this.applied) return;
     this.applied = undefined;
     const router = ctx.active.router;
     if (!router) return;
-    ctx.active.siteCa = (await ensureCA(slot(ctx.credentials, SITE_CA), `${site.metadata.name} site CA`)).credentials;
+    const issuer = issuerName === SITE_CA ? (await ensureCA(slot(ctx.credentials, SITE_CA), `${site.metadata.name} site CA`)).credentials : userIssuer(issuerName, issuerSecret);
+    ctx.active.siteCa = typeof issuer === "string" ? undefined : issuer;
     const plan = planAccess(site, accesses);
     const problems = [...plan.problems];
+    if (typeof issuer === "string") problems.push(issuer);
     let linkAccess = linkAccessEnabled(site);
     if (linkAccess && site.spec.edge) {
       problems.push("Edge sites cannot accept incoming links from remote sites");
@@ -173,13 +178,14 @@ export class SiteReconciler implements Reconciler {
     if (linkAccess && problems.length === 0) {
       const exposed = await this.expose(site, plan);
       const hosts = certificateHosts(plan);
-      const server = (await ensureLeaf(slot(ctx.credentials, SITE_SERVER), ctx.active.siteCa, { commonName: "skupper-router", hosts, usage: "server", siteId: ctx.active.siteId })).credentials;
+      const siteCa = ctx.active.siteCa as Credentials;
+      const server = (await ensureLeaf(slot(ctx.credentials, SITE_SERVER), siteCa, { commonName: "skupper-router", hosts, usage: "server", siteId: ctx.active.siteId })).credentials;
       ctx.active.grantCa = (await ensureCA(slot(ctx.credentials, GRANT_CA), "skupper grant server CA")).credentials;
       const grantServerCert = (await ensureLeaf(slot(ctx.credentials, GRANT_SERVER), ctx.active.grantCa, { commonName: "skupper-grant-server", hosts, usage: "server" })).credentials;
       const linkServer = await router.setLinkServer({
         port: plan.bind.linkPort,
         ...(plan.bind.host ? { host: plan.bind.host } : {}),
-        credentials: { ca: ctx.active.siteCa.cert, cert: server.cert, key: server.key },
+        credentials: { ca: siteCa.cert, cert: server.cert, key: server.key },
       });
       const unresolved: string[] = [];
       if (linkServer.state === "error") unresolved.push(linkServer.message);
@@ -245,6 +251,7 @@ export class SiteReconciler implements Reconciler {
           ...(active.router ? { router: active.router.status() } : {}),
           namespace: this.ctx.namespace,
           version: this.ctx.version,
+          issuer: siteIssuer(site),
         },
         now,
       );
@@ -325,3 +332,4 @@ export function networkStatus(ctx: ControllerContext, grantServer: GrantServerPo
     inputProblems: [],
   };
 }
+

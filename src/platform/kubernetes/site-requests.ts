@@ -22,7 +22,7 @@ import {
   type Site,
 } from "../../api/index.js";
 import { SkupperError } from "../../common/errors.js";
-import { issueGeneratedLink, linkAccessNotEnabled } from "../../grants/index.js";
+import { issueGeneratedLink, linkAccessNotEnabled, revokeWithUserIssuer, siteIssuer, userIssuer } from "../../grants/index.js";
 import type { CredentialStore, LinkBundleRequest, ResourceStore, SiteRequestHandler, SiteRunnerStatus } from "../types.js";
 import { activeSite } from "./site-runner.js";
 
@@ -57,8 +57,10 @@ export class KubernetesSiteRequests implements SiteRequestHandler {
     const view = await this.parts.networkStatus();
     const access = view?.siteName === site.metadata.name ? view.linkAccess : undefined;
     if (!view || !access || !isReady(site)) throw notReady();
-    const siteCa = await credentials.load(SITE_CA);
+    const issuerName = siteIssuer(site);
+    const siteCa = issuerName === SITE_CA ? await credentials.load(SITE_CA) : userIssuer(issuerName, await this.parts.resources.get("Secret", issuerName));
     if (!siteCa) throw notReady();
+    if (typeof siteCa === "string") throw new SkupperError("ERR_SITE_NOT_READY", siteCa);
     const host = request.host ?? access.hosts[0];
     if (!host) throw new SkupperError("ERR_SITE_NOT_READY", `The site "${site.metadata.name}" advertises no host for links yet; check "skupper${nsFlag} site status", or give one with --host`);
     return issueGeneratedLink(siteCa, request, { siteId: view.siteId, siteName: site.metadata.name, host, port: access.linkPort });
@@ -66,7 +68,8 @@ export class KubernetesSiteRequests implements SiteRequestHandler {
 
   async revokeAccess(): Promise<void> {
     const { resources, credentials, pod } = this.parts;
-    await this.requireSite();
+    const site = await this.requireSite();
+    if (siteIssuer(site) !== SITE_CA) throw revokeWithUserIssuer(site);
     if (!(await pod.status()).running) throw pod.notRunning();
     for (const grant of await resources.list("AccessGrant")) await resources.delete("AccessGrant", grant.metadata.name);
     for (const name of [SITE_CA, SITE_SERVER, GRANT_SERVER]) await credentials.remove(name);
