@@ -9,6 +9,7 @@ import {
   DEFAULT_GRANT_SERVER_PORT,
   DEFAULT_LINK_PORT,
   ROUTER_GROUP,
+  SITE_CA,
   SiteSetting,
   type Endpoint,
   type RouterAccess,
@@ -60,6 +61,13 @@ export function planAccess(site: Site, routerAccesses: RouterAccess[]): AccessPl
     if (role?.port) linkPort = role.port;
     if (explicit.spec.subjectAlternativeNames?.length) hosts = explicit.spec.subjectAlternativeNames;
     if (explicit.spec.bindHost) bindHost = explicit.spec.bindHost;
+    const issuer = explicit.spec.issuer;
+    const siteIssuer = site.spec.defaultIssuer || SITE_CA;
+    if (issuer && issuer !== SITE_CA && issuer !== siteIssuer) {
+      problems.push(
+        `RouterAccess "${routerAccess}" names issuer "${issuer}", but one CA signs all of this site's link certificates, "${siteIssuer}": set the Site's spec.defaultIssuer to "${issuer}" instead`,
+      );
+    }
   }
   if (linkPort === grantServerPort) {
     problems.push(`the link port and the grant server port are both ${linkPort}; they must differ`);
