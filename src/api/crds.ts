@@ -15,12 +15,18 @@ import { API_VERSION, SCHEMAS, type Endpoint, type Kind } from "./schemas.js";
 import type {
   AccessGrantStatus,
   AccessTokenStatus,
+  AttachedConnectorBindingStatus,
+  AttachedConnectorStatus,
+  CertificateStatus,
   CommonStatus,
   Condition,
   ConnectorStatus,
   LinkStatus,
   ListenerStatus,
+  MultiKeyListenerStatus,
   RouterAccessStatus,
+  SecuredAccessStatus,
+  SelectedPod,
   SiteRecord,
   SiteRecordLink,
   SiteStatus,
@@ -36,6 +42,11 @@ export const CUSTOM_RESOURCE_KINDS: readonly CustomResourceKind[] = [
   "Listener",
   "Connector",
   "RouterAccess",
+  "MultiKeyListener",
+  "SecuredAccess",
+  "Certificate",
+  "AttachedConnector",
+  "AttachedConnectorBinding",
 ];
 
 const [GROUP, VERSION] = API_VERSION.split("/") as [string, string];
@@ -242,6 +253,19 @@ const STATUS: Record<CustomResourceKind, JsonSchemaProps> = {
   RouterAccess: status<RouterAccessStatus>({ endpoints: arrayOf(endpoint) }),
   Listener: status<ListenerStatus>({ hasMatchingConnector: boolean() }),
   Connector: status<ConnectorStatus>({ hasMatchingListener: boolean() }),
+  MultiKeyListener: status<MultiKeyListenerStatus>({
+    hasDestination: boolean(),
+    strategy: object<NonNullable<MultiKeyListenerStatus["strategy"]>>({
+      priority: object<NonNullable<NonNullable<MultiKeyListenerStatus["strategy"]>["priority"]>>({ routingKeysReachable: arrayOf(string()) }),
+      weighted: object<NonNullable<NonNullable<MultiKeyListenerStatus["strategy"]>["weighted"]>>({
+        routingKeysReachable: { type: "object", additionalProperties: integer() },
+      }),
+    }),
+  }),
+  SecuredAccess: status<SecuredAccessStatus>({ endpoints: arrayOf(endpoint), ca: string() }),
+  Certificate: status<CertificateStatus>({ expiration: string() }),
+  AttachedConnector: status<AttachedConnectorStatus>({ selectedPods: arrayOf(object<SelectedPod>({ name: string(), ip: string() })) }),
+  AttachedConnectorBinding: status<AttachedConnectorBindingStatus>({ hasMatchingListener: boolean() }),
 };
 
 // ---- names, descriptions, printer columns --------------------------------------------------
@@ -254,6 +278,11 @@ const DESCRIPTIONS: Record<CustomResourceKind, string> = {
   Listener: "A local endpoint whose connections go to connectors with the same routing key.",
   Connector: "A local workload that receives connections from listeners with the same routing key.",
   RouterAccess: "How remote routers reach this site's router: the roles and ports it listens on.",
+  MultiKeyListener: "A local endpoint whose connections go to one of several routing keys, by priority or by weight.",
+  SecuredAccess: "Access to selected pods through a Service, with a server certificate (used by the original's Kubernetes controller).",
+  Certificate: "A certificate to be issued into the Secret of the same name (used by the original's Kubernetes controller).",
+  AttachedConnector: "A connector for workloads in a namespace without a site, served by the site of another namespace.",
+  AttachedConnectorBinding: "In a site's namespace, lets the AttachedConnector of the same name in another namespace use this site.",
 };
 
 const column = (name: string, type: PrinterColumn["type"], jsonPath: string, description: string): PrinterColumn => ({
@@ -265,7 +294,7 @@ const column = (name: string, type: PrinterColumn["type"], jsonPath: string, des
 const statusColumn = (what: string) => column("Status", "string", ".status.status", `The status of the ${what}`);
 const messageColumn = (what: string) => column("Message", "string", ".status.message", `Any human readable message relevant to the ${what}`);
 
-/** The original's columns, names and JSONPaths. */
+/** The original's columns, names and JSONPaths (for the kinds added later, columns in its style). */
 const PRINTER_COLUMNS: Record<CustomResourceKind, PrinterColumn[]> = {
   Site: [
     statusColumn("site"),
@@ -308,6 +337,37 @@ const PRINTER_COLUMNS: Record<CustomResourceKind, PrinterColumn[]> = {
     messageColumn("connector"),
   ],
   RouterAccess: [statusColumn("router access"), column("Message", "string", ".status.message", "Any relevant human readable message")],
+  MultiKeyListener: [
+    column("Port", "integer", ".spec.port", "The port the service listens on"),
+    column("Host", "string", ".spec.host", "The name of the service"),
+    statusColumn("listener"),
+    column("Has Destination", "boolean", ".status.hasDestination", "Whether at least one of the routing keys is reachable"),
+    messageColumn("listener"),
+  ],
+  SecuredAccess: [statusColumn("secured access"), messageColumn("secured access")],
+  Certificate: [
+    column("CA", "string", ".spec.ca", "The name of the CA that signs the certificate"),
+    column("Server", "boolean", ".spec.server", "Whether the certificate is for a server"),
+    column("Client", "boolean", ".spec.client", "Whether the certificate is for a client"),
+    column("Signing", "boolean", ".spec.signing", "Whether the certificate is a CA that signs others"),
+    statusColumn("certificate"),
+    column("Expiration", "string", ".status.expiration", "When the certificate expires"),
+    messageColumn("certificate"),
+  ],
+  AttachedConnector: [
+    column("Site Namespace", "string", ".spec.siteNamespace", "The namespace of the site that serves the connector"),
+    column("Selector", "string", ".spec.selector", "The selector that identifies the pods to connect to"),
+    column("Port", "integer", ".spec.port", "The port to connect to"),
+    statusColumn("connector"),
+    messageColumn("connector"),
+  ],
+  AttachedConnectorBinding: [
+    column("Routing Key", "string", ".spec.routingKey", "The key that ties connectors and listeners together"),
+    column("Connector Namespace", "string", ".spec.connectorNamespace", "The namespace of the AttachedConnector"),
+    statusColumn("connector binding"),
+    column("Has Matching Listener", "boolean", ".status.hasMatchingListener", "Whether there is at least one listener in the network with a matching routing key."),
+    messageColumn("connector binding"),
+  ],
 };
 
 // ---- the definitions ------------------------------------------------------------------------

@@ -8,9 +8,28 @@ import { ValidationError } from "../common/errors.js";
 import { KINDS, SCHEMAS, type Kind } from "./schemas.js";
 import type { Resource, ResourceByKind } from "./types.js";
 
+/** A document that parsed as YAML but is not a resource we accept, and why. */
+export interface RejectedDocument {
+  /** Its position in the text, from 1. */
+  index: number;
+  /** Its kind and name, when it gives them (a name that is not a string is not one). */
+  kind?: string;
+  name?: string;
+  /** What is wrong, each naming the source, the document and the resource, as in `problems`. */
+  problems: string[];
+}
+
 export interface ParseResult {
   resources: Resource[];
+  /** Every problem, each naming the source: the text's own (`fileProblems`), then each rejected document's. */
   problems: string[];
+  /**
+   * Problems of the text as a whole: too large, or not YAML (a syntax error, a duplicate key, an
+   * alias bomb in any document). A caller that applies resources applies none while there are any.
+   */
+  fileProblems: string[];
+  /** Documents that are YAML but not a valid resource (wrong fields, an unknown kind), in order. */
+  rejected: RejectedDocument[];
 }
 
 /** The most one resource (one YAML document) may take, as a Kubernetes Secret or ConfigMap. */
@@ -55,15 +74,18 @@ function sizeProblems(text: string, source: string): string[] {
  */
 export function parseDocuments(text: string, source: string): ParseResult {
   const resources: Resource[] = [];
-  const problems: string[] = sizeProblems(text, source);
-  if (problems.length > 0) return { resources, problems };
+  const fileProblems: string[] = sizeProblems(text, source);
+  const rejected: RejectedDocument[] = [];
+  const result = (): ParseResult => ({ resources, problems: [...fileProblems, ...rejected.flatMap((r) => r.problems)], fileProblems, rejected });
+  if (fileProblems.length > 0) return result();
   let docs: YAML.Document.Parsed[];
   const lines = new YAML.LineCounter();
   try {
     // Duplicate keys are checked below in linear time; the library's own check is quadratic.
     docs = YAML.parseAllDocuments(text, { prettyErrors: true, uniqueKeys: false, lineCounter: lines, logLevel: "error" }) as YAML.Document.Parsed[];
   } catch (err) {
-    return { resources, problems: [`${source}: not valid YAML: ${firstLine(err)}`] };
+    fileProblems.push(`${source}: not valid YAML: ${firstLine(err)}`);
+    return result();
   }
   if (!Array.isArray(docs)) docs = [docs];
   const multiple = docs.length > 1;
@@ -71,25 +93,41 @@ export function parseDocuments(text: string, source: string): ParseResult {
     const where = multiple ? `${source} (document ${index + 1})` : source;
     try {
       if (doc.errors.length > 0) {
-        problems.push(`${where}: not valid YAML: ${firstLine(doc.errors[0])}`);
+        fileProblems.push(`${where}: not valid YAML: ${firstLine(doc.errors[0])}`);
         return;
       }
       const duplicate = duplicateKey(doc, lines);
       if (duplicate) {
-        problems.push(`${where}: not valid YAML: ${duplicate}`);
+        fileProblems.push(`${where}: not valid YAML: ${duplicate}`);
         return;
       }
       const value: unknown = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
       if (value === null || value === undefined) return; // empty document between separators
-      const result = validateResource(value, where);
-      if (result.ok) resources.push(result.resource);
-      else problems.push(...result.problems);
+      const validated = validateResource(value, where);
+      if (validated.ok) resources.push(validated.resource);
+      else rejected.push({ index: index + 1, ...identify(value), problems: validated.problems });
     } catch (err) {
       // An alias bomb ("Excessive alias count"), nesting deep enough to exhaust the stack, …
-      problems.push(`${where}: not valid YAML: ${firstLine(err)}`);
+      fileProblems.push(`${where}: not valid YAML: ${firstLine(err)}`);
     }
   });
-  return { resources, problems };
+  return result();
+}
+
+/** The kind and name a document gives, if they are strings (for reporting it; never trusted). */
+function identify(value: unknown): { kind?: string; name?: string } {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return {};
+  const record = value as Record<string, unknown>;
+  const metadata = record.metadata;
+  const name = typeof metadata === "object" && metadata !== null ? (metadata as Record<string, unknown>).name : undefined;
+  return {
+    ...(typeof record.kind === "string" ? { kind: shorten(record.kind) } : {}),
+    ...(typeof name === "string" ? { name: shorten(name) } : {}),
+  };
+}
+
+function shorten(text: string): string {
+  return text.length > 80 ? `${text.slice(0, 80)}…` : text;
 }
 
 function firstLine(err: unknown): string {
@@ -137,8 +175,11 @@ export function validateResource(value: unknown, where: string): ValidateResult 
   const record = value as Record<string, unknown>;
   const kind = record.kind;
   if (typeof kind !== "string") return { ok: false, problems: [`${where}: "kind" is required`] };
+  const { name } = identify(value);
   if (!isKind(kind)) {
-    return { ok: false, problems: [`${where}: kind "${kind}" is not supported (supported kinds: ${KINDS.join(", ")})`] };
+    const label = name !== undefined ? `${shorten(kind)} "${name}": ` : "";
+    const apiVersion = typeof record.apiVersion === "string" ? ` (${shorten(record.apiVersion)})` : "";
+    return { ok: false, problems: [`${where}: ${label}kind "${shorten(kind)}"${apiVersion} is not supported (supported kinds: ${KINDS.join(", ")})`] };
   }
   const metadata = record.metadata as Record<string, unknown> | undefined;
   const label = typeof metadata?.name === "string" ? `${kind} "${metadata.name}"` : kind;

@@ -7,3 +7,4 @@ export * from "./network-status.js";
 export * from "./names.js";
 export * from "./site-settings.js";
 export * from "./crds.js";
+export * from "./sites.js";

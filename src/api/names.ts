@@ -19,6 +19,11 @@ export const SHORT_NAMES: Readonly<Record<Kind, readonly string[]>> = {
   RouterAccess: [],
   Listener: ["lnr"],
   Connector: ["cnr"],
+  MultiKeyListener: [],
+  SecuredAccess: [],
+  Certificate: [],
+  AttachedConnector: ["acnr"],
+  AttachedConnectorBinding: ["acnrb"],
   Secret: [],
 };
 

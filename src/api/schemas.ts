@@ -183,6 +183,92 @@ export const ConnectorSpecSchema = z.strictObject({
   settings: stringMap.optional(),
 });
 
+/**
+ * The kinds below are accepted so that files written for the original apply unchanged; what each
+ * does on our platforms (mostly: it has no effect, and its status says why) is in
+ * docs/decisions.md. Their fields and rules are the original's.
+ */
+
+/** MultiKeyListener: one host and port whose connections go to one of several routing keys. */
+const routingKeyList = z
+  .array(z.string({ error: "must be a string" }).min(1, "must not be empty"))
+  .min(1, "at least one routing key is required")
+  .max(256, "at most 256 routing keys are allowed")
+  .refine((keys) => new Set(keys).size === keys.length, "must not name a routing key twice");
+
+export const MultiKeyListenerStrategySchema = z
+  .strictObject({
+    priority: z.strictObject({ routingKeys: routingKeyList }).optional(),
+    weighted: z
+      .strictObject({
+        routingKeys: z
+          .record(z.string().min(1, "must not be empty"), z.number({ error: "must be an integer" }).int("must be an integer").min(1, "weights must be positive"))
+          .refine((keys) => Object.keys(keys).length >= 1, "at least one routing key is required")
+          .refine((keys) => Object.keys(keys).length <= 256, "at most 256 routing keys are allowed"),
+      })
+      .optional(),
+  })
+  .refine((strategy) => (strategy.priority === undefined) !== (strategy.weighted === undefined), "give exactly one of priority and weighted");
+
+export const MultiKeyListenerSpecSchema = z.strictObject({
+  host: z.string({ error: "must be a string" }).min(1, "is required"),
+  port: portNumber,
+  tlsCredentials: z.string().optional(),
+  requireClientCert: z.boolean().optional(),
+  observer: z.string().optional(),
+  strategy: MultiKeyListenerStrategySchema,
+  settings: stringMap.optional(),
+});
+
+/** SecuredAccess: on the original's Kubernetes controller, a Service (and route) in front of selected pods. */
+export const SecuredAccessPortSchema = z.strictObject({
+  name: z.string({ error: "must be a string" }).min(1, "is required"),
+  port: portNumber,
+  targetPort: portNumber.optional(),
+  protocol: z.string().optional(),
+});
+
+export const SecuredAccessSpecSchema = z.strictObject({
+  accessType: z.string().optional(),
+  selector: stringMap,
+  ports: z.array(SecuredAccessPortSchema).min(1, "at least one port is required"),
+  certificate: z.string().optional(),
+  issuer: z.string().optional(),
+  settings: stringMap.optional(),
+});
+
+/** Certificate: on the original's Kubernetes controller, a request for a certificate in the Secret of the same name. */
+export const CertificateSpecSchema = z.strictObject({
+  /** The CA Secret that signs it; empty for a self-signed CA. */
+  ca: z.string({ error: "must be a string (empty for a self-signed CA)" }),
+  subject: z.string({ error: "must be a string" }).min(1, "is required"),
+  hosts: z.array(z.string({ error: "must be a string" })).optional(),
+  client: z.boolean().optional(),
+  server: z.boolean().optional(),
+  signing: z.boolean().optional(),
+  settings: stringMap.optional(),
+});
+
+/** AttachedConnector: a connector in a workload namespace, served by the site of `siteNamespace`. */
+export const AttachedConnectorSpecSchema = z.strictObject({
+  siteNamespace: z.string({ error: "must be a string" }).regex(NAMESPACE_PATTERN, "must be a lowercase RFC 1123 label"),
+  selector: z.string({ error: "must be a string" }).min(1, "is required"),
+  port: portNumber,
+  tlsCredentials: z.string().optional(),
+  useClientCert: z.boolean().optional(),
+  type: z.string().optional(),
+  includeNotReadyPods: z.boolean().optional(),
+  settings: stringMap.optional(),
+});
+
+/** AttachedConnectorBinding: in the site's namespace, lets the AttachedConnector of the same name in `connectorNamespace` in. */
+export const AttachedConnectorBindingSpecSchema = z.strictObject({
+  connectorNamespace: z.string({ error: "must be a string" }).regex(NAMESPACE_PATTERN, "must be a lowercase RFC 1123 label"),
+  routingKey: z.string({ error: "must be a string" }).min(1, "is required"),
+  exposePodsByName: z.boolean().optional(),
+  settings: stringMap.optional(),
+});
+
 export const SiteSchema = resource("Site", SiteSpecSchema.default({}));
 export const LinkSchema = resource("Link", LinkSpecSchema);
 export const AccessGrantSchema = resource("AccessGrant", AccessGrantSpecSchema.default({}));
@@ -190,6 +276,11 @@ export const AccessTokenSchema = resource("AccessToken", AccessTokenSpecSchema);
 export const RouterAccessSchema = resource("RouterAccess", RouterAccessSpecSchema);
 export const ListenerSchema = resource("Listener", ListenerSpecSchema);
 export const ConnectorSchema = resource("Connector", ConnectorSpecSchema);
+export const MultiKeyListenerSchema = resource("MultiKeyListener", MultiKeyListenerSpecSchema);
+export const SecuredAccessSchema = resource("SecuredAccess", SecuredAccessSpecSchema);
+export const CertificateSchema = resource("Certificate", CertificateSpecSchema);
+export const AttachedConnectorSchema = resource("AttachedConnector", AttachedConnectorSpecSchema);
+export const AttachedConnectorBindingSchema = resource("AttachedConnectorBinding", AttachedConnectorBindingSpecSchema);
 
 const base64 = z.string().refine((value) => /^[A-Za-z0-9+/\s]*={0,2}\s*$/.test(value), "must be base64");
 
@@ -211,6 +302,11 @@ export const SCHEMAS = {
   RouterAccess: RouterAccessSchema,
   Listener: ListenerSchema,
   Connector: ConnectorSchema,
+  MultiKeyListener: MultiKeyListenerSchema,
+  SecuredAccess: SecuredAccessSchema,
+  Certificate: CertificateSchema,
+  AttachedConnector: AttachedConnectorSchema,
+  AttachedConnectorBinding: AttachedConnectorBindingSchema,
   Secret: SecretSchema,
 } as const;
 

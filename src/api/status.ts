@@ -106,7 +106,17 @@ export function requiredConditions(kind: string, options: { linkAccess?: boolean
       return [ConditionType.Configured, ConditionType.Operational];
     case "Listener":
     case "Connector":
+    case "AttachedConnectorBinding":
       return [ConditionType.Configured, ConditionType.Matched];
+    case "AttachedConnector":
+      return [ConditionType.Configured];
+    case "MultiKeyListener":
+      return [ConditionType.Configured, ConditionType.Operational];
+    case "SecuredAccess":
+      return [ConditionType.Configured, ConditionType.Resolved];
+    case "Certificate":
+      // The original writes only a Ready condition; ours says why through Configured.
+      return [ConditionType.Configured];
     case "RouterAccess":
       return [ConditionType.Configured, ConditionType.Resolved];
     case "AccessGrant":

@@ -2,12 +2,17 @@ import type { z } from "zod";
 import type {
   AccessGrantSchema,
   AccessTokenSchema,
+  AttachedConnectorBindingSchema,
+  AttachedConnectorSchema,
+  CertificateSchema,
   ConnectorSchema,
   Endpoint,
   LinkSchema,
   ListenerSchema,
+  MultiKeyListenerSchema,
   RouterAccessSchema,
   SecretSchema,
+  SecuredAccessSchema,
   SiteSchema,
 } from "./schemas.js";
 
@@ -84,6 +89,37 @@ export interface ConnectorStatus extends CommonStatus {
   hasMatchingListener?: boolean;
 }
 
+export interface MultiKeyListenerStatus extends CommonStatus {
+  hasDestination?: boolean;
+  /** The routing keys reachable now, in the strategy's terms. */
+  strategy?: {
+    priority?: { routingKeysReachable?: string[] };
+    weighted?: { routingKeysReachable?: Record<string, number> };
+  };
+}
+
+export interface SecuredAccessStatus extends CommonStatus {
+  endpoints?: Endpoint[];
+  ca?: string;
+}
+
+export interface CertificateStatus extends CommonStatus {
+  expiration?: string;
+}
+
+export interface SelectedPod {
+  name: string;
+  ip: string;
+}
+
+export interface AttachedConnectorStatus extends CommonStatus {
+  selectedPods?: SelectedPod[];
+}
+
+export interface AttachedConnectorBindingStatus extends CommonStatus {
+  hasMatchingListener?: boolean;
+}
+
 type WithStatus<S extends z.ZodType, T> = Omit<z.output<S>, "status"> & { status?: T };
 
 export type Site = WithStatus<typeof SiteSchema, SiteStatus>;
@@ -93,9 +129,27 @@ export type AccessToken = WithStatus<typeof AccessTokenSchema, AccessTokenStatus
 export type RouterAccess = WithStatus<typeof RouterAccessSchema, RouterAccessStatus>;
 export type Listener = WithStatus<typeof ListenerSchema, ListenerStatus>;
 export type Connector = WithStatus<typeof ConnectorSchema, ConnectorStatus>;
+export type MultiKeyListener = WithStatus<typeof MultiKeyListenerSchema, MultiKeyListenerStatus>;
+export type SecuredAccess = WithStatus<typeof SecuredAccessSchema, SecuredAccessStatus>;
+export type Certificate = WithStatus<typeof CertificateSchema, CertificateStatus>;
+export type AttachedConnector = WithStatus<typeof AttachedConnectorSchema, AttachedConnectorStatus>;
+export type AttachedConnectorBinding = WithStatus<typeof AttachedConnectorBindingSchema, AttachedConnectorBindingStatus>;
 export type Secret = Omit<z.output<typeof SecretSchema>, never>;
 
-export type Resource = Site | Link | AccessGrant | AccessToken | RouterAccess | Listener | Connector | Secret;
+export type Resource =
+  | Site
+  | Link
+  | AccessGrant
+  | AccessToken
+  | RouterAccess
+  | Listener
+  | Connector
+  | MultiKeyListener
+  | SecuredAccess
+  | Certificate
+  | AttachedConnector
+  | AttachedConnectorBinding
+  | Secret;
 
 export interface ResourceByKind {
   Site: Site;
@@ -105,5 +159,10 @@ export interface ResourceByKind {
   RouterAccess: RouterAccess;
   Listener: Listener;
   Connector: Connector;
+  MultiKeyListener: MultiKeyListener;
+  SecuredAccess: SecuredAccess;
+  Certificate: Certificate;
+  AttachedConnector: AttachedConnector;
+  AttachedConnectorBinding: AttachedConnectorBinding;
   Secret: Secret;
 }

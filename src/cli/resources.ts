@@ -4,7 +4,7 @@
  * read carry the read's resourceVersion and are redone on a conflict, so concurrent commands
  * never lose an update.
  */
-import type { Kind, Resource, ResourceByKind, Site } from "../api/index.js";
+import { activeSiteOf, type Kind, type Resource, type ResourceByKind, type Site } from "../api/index.js";
 import { SkupperError, systemErrorCode } from "../common/errors.js";
 import type { CliContext } from "./context.js";
 
@@ -131,8 +131,10 @@ export async function listCurrent<K extends Kind>(ctx: CliContext, kind: K): Pro
     .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
 }
 
+/** The Site that runs in the namespace when there are several: the one the site process chose (see api/sites.ts). */
 export async function activeSite(ctx: CliContext): Promise<Site | undefined> {
-  return (await listCurrent(ctx, "Site"))[0];
+  const site = activeSiteOf((await ctx.platform.resources.list("Site")).filter((s) => !isDeleting(s)));
+  return site && asShown(ctx, site);
 }
 
 export async function requireSite(ctx: CliContext): Promise<Site> {

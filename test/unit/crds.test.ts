@@ -158,6 +158,11 @@ describe("names, scope, versions and subresources", () => {
     Listener: { plural: "listeners", shortNames: ["lnr"] },
     Connector: { plural: "connectors", shortNames: ["cnr"] },
     RouterAccess: { plural: "routeraccesses" },
+    MultiKeyListener: { plural: "multikeylisteners" },
+    SecuredAccess: { plural: "securedaccesses" },
+    Certificate: { plural: "certificates" },
+    AttachedConnector: { plural: "attachedconnectors", shortNames: ["acnr"] },
+    AttachedConnectorBinding: { plural: "attachedconnectorbindings", shortNames: ["acnrb"] },
   };
 
   test("there is one CRD per supported kind, and none for Secret", () => {
@@ -220,6 +225,25 @@ describe("printer columns", () => {
       ["Message", ".status.message"],
     ],
     RouterAccess: [["Status", ".status.status"], ["Message", ".status.message"]],
+    MultiKeyListener: [["Port", ".spec.port"], ["Host", ".spec.host"], ["Status", ".status.status"], ["Has Destination", ".status.hasDestination"], ["Message", ".status.message"]],
+    SecuredAccess: [["Status", ".status.status"], ["Message", ".status.message"]],
+    Certificate: [
+      ["CA", ".spec.ca"],
+      ["Server", ".spec.server"],
+      ["Client", ".spec.client"],
+      ["Signing", ".spec.signing"],
+      ["Status", ".status.status"],
+      ["Expiration", ".status.expiration"],
+      ["Message", ".status.message"],
+    ],
+    AttachedConnector: [["Site Namespace", ".spec.siteNamespace"], ["Selector", ".spec.selector"], ["Port", ".spec.port"], ["Status", ".status.status"], ["Message", ".status.message"]],
+    AttachedConnectorBinding: [
+      ["Routing Key", ".spec.routingKey"],
+      ["Connector Namespace", ".spec.connectorNamespace"],
+      ["Status", ".status.status"],
+      ["Has Matching Listener", ".status.hasMatchingListener"],
+      ["Message", ".status.message"],
+    ],
   };
 
   for (const kind of CUSTOM_RESOURCE_KINDS) {
@@ -399,6 +423,11 @@ status:
       Listener: { conditions: conditions(["Configured", failed('TLS credentials secret "x" not found')]), hasMatchingConnector: false },
       Connector: { conditions: conditions(["Configured", ready()], ["Matched", pending("No matching listeners")]), hasMatchingListener: false },
       RouterAccess: { conditions: conditions(["Configured", ready()]), endpoints: [{ name: "edge", host: "h", port: "45671", group: "skupper-router" }] },
+      MultiKeyListener: { conditions: conditions(["Configured", failed("MultiKeyListener is not implemented yet")]), hasDestination: false, strategy: { weighted: { routingKeysReachable: { a: 2 } } } },
+      SecuredAccess: { conditions: conditions(["Configured", failed("no effect")]), endpoints: [{ name: "https", host: "h", port: "443", group: "g" }], ca: "pem" },
+      Certificate: { conditions: conditions(["Configured", failed("no effect")]), expiration: now },
+      AttachedConnector: { conditions: conditions(["Configured", failed("no effect")]), selectedPods: [{ name: "p", ip: "10.0.0.1" }] },
+      AttachedConnectorBinding: { conditions: conditions(["Configured", failed("no effect")]), hasMatchingListener: false },
     };
     for (const kind of CUSTOM_RESOURCE_KINDS) {
       const status = withAggregate({ ...statuses[kind], observedGeneration: 1 }, requiredConditions(kind), now);

@@ -135,8 +135,10 @@ describe("Site", () => {
     await h.untilStatus("Listener", "web", "Pending");
     await h.resources.create(site("b"));
     const refused = await h.untilStatus("Site", "b", "Error");
-    assert.equal(refused.message, "An active site already exists in the namespace (a)");
-    assert.equal(condition(refused, "Configured")?.message, "An active site already exists in the namespace (a)");
+    const why = 'An active site already exists in the namespace (a); only one site per namespace runs, so this Site has no effect while Site "a" exists';
+    assert.equal(refused.message, why);
+    assert.equal(condition(refused, "Configured")?.message, why);
+    assert.equal(condition(refused, "Running")?.status, "False", "only the active Site's Running is True");
     assert.equal(h.planes.instances.length, 1);
 
     await h.resources.delete("Site", "a");

@@ -189,7 +189,11 @@ describe("wrong values are rejected with a sentence naming source, resource and 
   test("apiVersion, kind, roles and Secret data", () => {
     assert.deepEqual(problemsOf(`apiVersion: skupper.io/v1\nkind: Site\nmetadata: {name: s}\n`), [`in.yaml: Site "s": apiVersion: must be skupper.io/v2alpha1`]);
     assert.deepEqual(problemsOf(`${V}\nmetadata: {name: x}\n`), [`in.yaml: "kind" is required`]);
-    assert.match(problemsOf(`${V}\nkind: Widget\nmetadata: {name: x}\n`)[0]!, /^in\.yaml: kind "Widget" is not supported \(supported kinds: Site, Link, AccessGrant, AccessToken, RouterAccess, Listener, Connector, Secret\)$/);
+    assert.match(
+      problemsOf(`${V}\nkind: Widget\nmetadata: {name: x}\n`)[0]!,
+      /^in\.yaml: Widget "x": kind "Widget" \(skupper\.io\/v2alpha1\) is not supported \(supported kinds: Site, Link, AccessGrant, AccessToken, RouterAccess, Listener, Connector, MultiKeyListener, SecuredAccess, Certificate, AttachedConnector, AttachedConnectorBinding, Secret\)$/,
+    );
+    assert.match(problemsOf(`apiVersion: apps/v1\nkind: Deployment\n`)[0]!, /^in\.yaml: kind "Deployment" \(apps\/v1\) is not supported/, "no name: no label");
     assert.deepEqual(problemsOf(`${V}\nkind: RouterAccess\nmetadata: {name: r}\nspec: {roles: [{name: bogus}], tlsCredentials: x}\n`), [
       `in.yaml: RouterAccess "r": spec.roles.0.name: must be inter-router or edge`,
     ]);
@@ -225,8 +229,9 @@ describe("multi-document YAML", () => {
   });
 
   test("empty input is no resources and no problems", () => {
-    assert.deepEqual(parseDocuments("", "e.yaml"), { resources: [], problems: [] });
-    assert.deepEqual(parseDocuments("---\n", "e.yaml"), { resources: [], problems: [] });
+    const empty = { resources: [], problems: [], fileProblems: [], rejected: [] };
+    assert.deepEqual(parseDocuments("", "e.yaml"), empty);
+    assert.deepEqual(parseDocuments("---\n", "e.yaml"), empty);
   });
 
   test("parseDocumentsStrict throws a ValidationError carrying every problem", () => {

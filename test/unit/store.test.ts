@@ -196,7 +196,8 @@ describe("parsing off the main thread (the site process)", () => {
     const parser = new OffThreadParser(50);
     try {
       const result = await parser.parse(slow, "slow.yaml");
-      assert.deepEqual(result, { resources: [], problems: ["slow.yaml: could not be parsed within 0 s, so it is skipped"] });
+      const problem = "slow.yaml: could not be parsed within 0 s, so it is skipped";
+      assert.deepEqual(result, { resources: [], problems: [problem], fileProblems: [problem], rejected: [] });
       assert.deepEqual(await parser.parse("{", "next.yaml"), parseDocuments("{", "next.yaml"));
     } finally {
       await parser.close();
@@ -205,7 +206,7 @@ describe("parsing off the main thread (the site process)", () => {
 
   test("the store uses the parser it is given for input files", async () => {
     const store = new LocalStore(new SitePaths(path.join(root, `home-${++homes}`), "west"), {
-      parse: async (_text, source) => ({ resources: [], problems: [`${source}: parsed elsewhere`] }),
+      parse: async (_text, source) => ({ resources: [], problems: [`${source}: parsed elsewhere`], fileProblems: [`${source}: parsed elsewhere`], rejected: [] }),
     });
     await store.ensureDirectories();
     await fs.writeFile(path.join(store.paths.inputResources, "x.yaml"), "a: b\n");

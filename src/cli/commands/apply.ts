@@ -4,7 +4,7 @@
  */
 import { Command } from "commander";
 import { checkResourceName, isKind, KINDS, MAX_FILE_BYTES, parseDocuments, SHORT_NAMES, type Kind, type Resource } from "../../api/index.js";
-import { AlreadyExistsError, InvalidInputError, NotFoundError, SkupperError, ValidationError } from "../../common/errors.js";
+import { InvalidInputError, NotFoundError, SkupperError, ValidationError, type ExitCode } from "../../common/errors.js";
 import { readTextLimited } from "../../common/files.js";
 import { contextOf, type CliContext } from "../context.js";
 import { formatResource, print, table } from "../output.js";
@@ -38,32 +38,84 @@ async function readSource(file: string): Promise<string> {
   return text;
 }
 
-function checkNamespace(ctx: CliContext, resource: Resource): void {
+/** Why a resource of the file does not belong in this command's namespace, if it does not. */
+function namespaceProblem(ctx: CliContext, resource: Resource): string | undefined {
   const ns = resource.metadata.namespace;
-  if (ns && ns !== ctx.namespace) {
-    throw new InvalidInputError(
-      `${resource.kind} "${resource.metadata.name}" names namespace "${ns}" but the command is for namespace "${ctx.namespace}"; add "-n ${ns}" or remove metadata.namespace`,
-    );
+  if (!ns || ns === ctx.namespace) return undefined;
+  return `${resource.kind} "${resource.metadata.name}" names namespace "${ns}" but the command is for namespace "${ctx.namespace}"; add "-n ${ns}" or remove metadata.namespace`;
+}
+
+function checkNamespace(ctx: CliContext, resource: Resource): void {
+  const problem = namespaceProblem(ctx, resource);
+  if (problem) throw new InvalidInputError(problem);
+}
+
+/** A document or resource of the file that was not applied, and the exit code it calls for. */
+interface Failure {
+  message: string;
+  exitCode: ExitCode;
+}
+
+/**
+ * `apply -f`, as kubectl does it: every valid resource is applied and reported; each document
+ * that is not one (invalid fields, a kind we do not handle, another namespace) is reported on
+ * stderr by kind and name (or by its place in the file), and the command then fails: exit code 2,
+ * or 1 when storing a valid resource failed. A file that cannot be read or is not YAML applies
+ * nothing.
+ */
+async function applyFile(ctx: CliContext, file: string): Promise<void> {
+  const source = file === "-" ? "standard input" : file;
+  const parsed = parseDocuments(await readSource(file), source);
+  if (parsed.fileProblems.length > 0) throw new ValidationError(parsed.fileProblems);
+  if (parsed.resources.length === 0 && parsed.rejected.length === 0) throw new InvalidInputError(`${source} holds no resources`);
+  const failures: Failure[] = parsed.rejected.map((rejected) => ({ message: rejected.problems.join("\n"), exitCode: 2 }));
+  const resources = parsed.resources.filter((resource) => {
+    const problem = namespaceProblem(ctx, resource);
+    if (problem) failures.push({ message: `${source}: ${problem}`, exitCode: 2 });
+    return !problem;
+  });
+  if (resources.length > 0) {
+    const hadSite = (await activeSite(ctx)) !== undefined;
+    await ctx.platform.prepare();
+    const sites: string[] = [];
+    for (const resource of resources) {
+      try {
+        const { created } = await saveResource(ctx, resource);
+        print(`${resource.kind} "${resource.metadata.name}" ${created ? "created" : "configured"}.`);
+        if (resource.kind === "Site") sites.push(resource.metadata.name);
+      } catch (err) {
+        if (!(err instanceof SkupperError)) throw err;
+        failures.push({ message: `${source}: ${resource.kind} "${resource.metadata.name}" was not applied: ${err.message}`, exitCode: err.exitCode });
+      }
+    }
+    const active = sites.length > 0 ? await activeSite(ctx) : undefined;
+    for (const name of sites) {
+      // Not a failure of the command: the Site is stored, and its status says why it does not run.
+      if (active && name !== active.metadata.name) {
+        print(`Note: namespace "${ctx.namespace}" already has Site "${active.metadata.name}"; only one site per namespace runs, so Site "${name}" has no effect (see "skupper${ctx.nsFlag} get site ${name}").`);
+      }
+    }
+    // Where the platform runs the site itself (Kubernetes), writing the resources is all there is to do.
+    if (!ctx.managedSite) await startSiteIfNeeded(ctx, hadSite || sites.length > 0);
+  }
+  if (failures.length > 0) {
+    const documents = parsed.resources.length + parsed.rejected.length;
+    const summary = `${failures.length} of ${documents} ${documents === 1 ? "resource" : "resources"} in ${source} ${failures.length === 1 ? "was" : "were"} not applied`;
+    const exitCode: ExitCode = failures.some((f) => f.exitCode === 1) ? 1 : 2;
+    throw new ApplyError([...failures.map((f) => f.message), summary], exitCode);
   }
 }
 
-async function applyFile(ctx: CliContext, file: string): Promise<void> {
-  const resources = await parseOrThrow(file);
-  resources.forEach((r) => checkNamespace(ctx, r));
-  const site = await activeSite(ctx);
-  const newSite = resources.find((r) => r.kind === "Site");
-  if (newSite && site && site.metadata.name !== newSite.metadata.name) {
-    throw new AlreadyExistsError(`There is already a site created for this namespace ("${site.metadata.name}")`);
+/** Some documents of a file were not applied (the others were). */
+class ApplyError extends SkupperError {
+  constructor(problems: string[], exitCode: ExitCode) {
+    super(exitCode === 2 ? "ERR_VALIDATION" : "ERR_APPLY", problems.join("\n"), exitCode);
   }
-  await ctx.platform.prepare();
-  for (const resource of resources) {
-    const { created } = await saveResource(ctx, resource);
-    print(`${resource.kind} "${resource.metadata.name}" ${created ? "created" : "configured"}.`);
-  }
-  // Where the platform runs the site itself (Kubernetes), writing the resources is all there is to do.
-  if (ctx.managedSite) return;
+}
+
+async function startSiteIfNeeded(ctx: CliContext, hasSite: boolean): Promise<void> {
   const running = await isRunning(ctx);
-  if (!running && (newSite || site)) {
+  if (!running && hasSite) {
     await ctx.platform.runner.start();
     print(`Site process of namespace "${ctx.namespace}" started.`);
   } else if (!running) {
@@ -133,6 +185,38 @@ const COLUMNS: Record<Kind, Columns> = {
     ["MESSAGE", message],
   ],
   RouterAccess: [["NAME", (r) => r.metadata.name], ["STATUS", status], ["MESSAGE", message]],
+  MultiKeyListener: [
+    ["NAME", (r) => r.metadata.name],
+    ["PORT", (r) => field(r, "spec", "port")],
+    ["HOST", (r) => field(r, "spec", "host")],
+    ["STATUS", status],
+    ["HAS DESTINATION", (r) => field(r, "status", "hasDestination") || "false"],
+    ["MESSAGE", message],
+  ],
+  SecuredAccess: [["NAME", (r) => r.metadata.name], ["STATUS", status], ["MESSAGE", message]],
+  Certificate: [
+    ["NAME", (r) => r.metadata.name],
+    ["CA", (r) => field(r, "spec", "ca")],
+    ["SUBJECT", (r) => field(r, "spec", "subject")],
+    ["STATUS", status],
+    ["MESSAGE", message],
+  ],
+  AttachedConnector: [
+    ["NAME", (r) => r.metadata.name],
+    ["SITE NAMESPACE", (r) => field(r, "spec", "siteNamespace")],
+    ["SELECTOR", (r) => field(r, "spec", "selector")],
+    ["PORT", (r) => field(r, "spec", "port")],
+    ["STATUS", status],
+    ["MESSAGE", message],
+  ],
+  AttachedConnectorBinding: [
+    ["NAME", (r) => r.metadata.name],
+    ["ROUTING KEY", (r) => field(r, "spec", "routingKey")],
+    ["CONNECTOR NAMESPACE", (r) => field(r, "spec", "connectorNamespace")],
+    ["STATUS", status],
+    ["HAS MATCHING LISTENER", (r) => field(r, "status", "hasMatchingListener") || "false"],
+    ["MESSAGE", message],
+  ],
   Secret: [["NAME", (r) => r.metadata.name], ["TYPE", (r) => field(r, "type")], ["DATA", (r) => String(Object.keys((r as { data?: object }).data ?? {}).length)]],
 };
 
@@ -201,7 +285,7 @@ export function applyCommand(name = "apply"): Command {
 export function getCommand(): Command {
   return new Command("get")
     .description("Show resources with their status, e.g. 'skupper get accessgrants'")
-    .argument("<type>", "resource type: site, link, accessgrant, accesstoken, listener, connector, routeraccess, secret")
+    .argument("<type>", `resource type: ${KINDS.map((k) => k.toLowerCase()).join(", ")}`)
     .argument("[name]", "resource name")
     .option("-o, --output <format>", "yaml, json, wide, name, template, jsonpath=<template>")
     .option("--template <template>", "template for -o template / -o jsonpath")

@@ -3,8 +3,10 @@
  * server certificates, the link server and the grant server; their status.
  */
 import {
+  activeSiteOf,
   ConditionType,
   failed,
+  inactiveSiteMessage,
   linkAccessEnabled,
   NETWORK_STATUS_SCHEMA,
   pending,
@@ -49,6 +51,8 @@ export class SiteReconciler implements Reconciler {
   private applied: string | undefined;
   /** Retries of a link or grant server port that could not be bound (in use, say). */
   private readonly bindRetry: Backoff;
+  /** Inactive Sites already logged, with the active one named then. */
+  private readonly warnedInactive = new Map<string, string>();
 
   constructor(
     private readonly ctx: ControllerContext,
@@ -65,16 +69,27 @@ export class SiteReconciler implements Reconciler {
       await step("stopping the site", () => this.deactivate());
     }
     if (await finishIfDeleted(ctx, "Site", name)) {
+      this.warnedInactive.delete(name);
       if (active && active.metadata.name !== name) ctx.enqueue("Site", active.metadata.name);
       ctx.enqueue(NETWORK_STATUS);
       return;
     }
     const resource = ctx.cache.get("Site", name) as Site;
     if (!active || active.metadata.name !== name) {
-      const message = `An active site already exists in the namespace (${active?.metadata.name})`;
-      await this.writeStatus(resource, (conditions, now) => withAggregate({ conditions: setCondition(conditions, ConditionType.Configured, failed(message), now) }, requiredConditions("Site"), now));
+      const activeName = active?.metadata.name ?? "";
+      const message = inactiveSiteMessage(activeName);
+      if (this.warnedInactive.get(name) !== activeName) {
+        log.warn(`namespace "${ctx.namespace}" has several Sites: "${activeName}" runs, "${name}" gets nothing (one site per namespace)`);
+        this.warnedInactive.set(name, activeName);
+      }
+      // Running False as well: only the active Site's is ever True, which is how a restart finds it again.
+      await this.writeStatus(resource, (conditions, now) => {
+        const configured = setCondition(conditions, ConditionType.Configured, failed(message), now);
+        return withAggregate({ conditions: setCondition(configured, ConditionType.Running, pending(`Site "${activeName}" runs in this namespace`), now) }, requiredConditions("Site"), now);
+      });
       return;
     }
+    this.warnedInactive.delete(name);
     const started = await step("starting the site", () => this.activate(resource));
     await step("configuring link access", () => this.configureAccess(resource));
     if (ctx.state.belongTo) await step("tying the site's keys and state to it", () => ctx.state.belongTo!(resource));
@@ -112,9 +127,9 @@ export class SiteReconciler implements Reconciler {
     await this.grantServer.close();
   }
 
+  /** The Site already active, else the one whose status says it ran, else the first by name (see api/sites.ts). */
   private chooseActive(): Site | undefined {
-    const sites = this.ctx.cache.list("Site");
-    return sites.find((s) => s.metadata.name === this.ctx.active.site?.metadata.name) ?? sites[0];
+    return activeSiteOf(this.ctx.cache.list("Site"), this.ctx.active.site?.metadata.name);
   }
 
   /** Makes `site` the active one; true if its router was started now. */

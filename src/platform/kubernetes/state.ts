@@ -26,6 +26,7 @@ import {
   validateNamespace,
   type Link,
   type NetworkStatus,
+  type Resource,
   type Secret,
   type Site,
 } from "../../api/index.js";
@@ -136,7 +137,7 @@ export class KubernetesSiteState implements SiteState {
         continue;
       }
       const text = fromB64(item.data?.[REDEMPTION_KEY]) ?? "";
-      const { resources, problems } = text.length > MAX_FILE_BYTES ? { resources: [], problems: ["too large"] } : parseDocuments(text, `Secret ${name}`);
+      const { resources, problems } = text.length > MAX_FILE_BYTES ? { resources: [] as Resource[], problems: ["too large"] } : parseDocuments(text, `Secret ${name}`);
       const secretsOf = resources.filter((r): r is Secret => r.kind === "Secret");
       const links = resources.filter((r): r is Link => r.kind === "Link");
       if (problems.length > 0 || secretsOf.length !== 1 || links.length === 0 || secretsOf.length + links.length !== resources.length) {

@@ -146,7 +146,8 @@ export class OffThreadParser {
     for (const [id, pending] of this.pending) {
       this.pending.delete(id);
       clearTimeout(pending.timer);
-      pending.resolve({ resources: [], problems: [`${pending.source}: ${problem}`] });
+      const fileProblem = `${pending.source}: ${problem}`;
+      pending.resolve({ resources: [], problems: [fileProblem], fileProblems: [fileProblem], rejected: [] });
     }
   }
 }
