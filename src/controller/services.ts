@@ -12,7 +12,9 @@ import {
   type ConnectorStatus,
   type Listener,
   type ListenerStatus,
+  type Secret,
 } from "../api/index.js";
+import { connectorTls, listenerTls } from "./service-credentials.js";
 import type { ConnectorConfig, ListenerConfig, ConnectorStatus as RouterConnector, ListenerStatus as RouterListener } from "../router/index.js";
 
 export interface ServicePlan<C> {
@@ -22,11 +24,13 @@ export interface ServicePlan<C> {
 
 /** Why the router cannot serve this listener at all, if so. */
 export function unsupportedListener(listener: Listener): string | undefined {
-  const { type, tlsCredentials } = listener.spec;
+  const { type } = listener.spec;
   if (type && type !== "tcp") return `listener type "${type}" is not supported (only tcp)`;
-  if (tlsCredentials) return `TLS between clients and the listener (tlsCredentials) is not supported yet`;
   return undefined;
 }
+
+/** The namespace's Secrets by name, where listeners and connectors find their `tlsCredentials`. */
+export type Secrets = ReadonlyMap<string, Secret>;
 
 /** Where a listener listens, or why it cannot, as its platform published it. */
 export type ListenerPlacement = { host: string; port: number } | { problem: string };
@@ -34,9 +38,9 @@ export type ListenerPlacement = { host: string; port: number } | { problem: stri
 /**
  * Listeners to router configuration. Without `placements` each listens on its `spec.host` and
  * `spec.port`; with them (Kubernetes: a Service in front of the site's pods), where its platform
- * placed it.
+ * placed it. A listener with `tlsCredentials` takes them from its Secret in `secrets`.
  */
-export function planListeners(listeners: Listener[], placements?: Map<string, ListenerPlacement>): ServicePlan<ListenerConfig> {
+export function planListeners(listeners: Listener[], secrets: Secrets, placements?: Map<string, ListenerPlacement>): ServicePlan<ListenerConfig> {
   const configs: ListenerConfig[] = [];
   const problems = new Map<string, string>();
   const taken = new Map<string, string>();
@@ -46,6 +50,11 @@ export function planListeners(listeners: Listener[], placements?: Map<string, Li
     const unsupported = unsupportedListener(listener);
     if (unsupported) {
       problems.set(name, unsupported);
+      continue;
+    }
+    const tls = listenerTls(listener, secrets);
+    if (tls && "problem" in tls) {
+      problems.set(name, tls.problem);
       continue;
     }
     const placement: ListenerPlacement = placements?.get(name) ?? { host: listener.spec.host, port: listener.spec.port };
@@ -61,7 +70,7 @@ export function planListeners(listeners: Listener[], placements?: Map<string, Li
       continue;
     }
     taken.set(where, name);
-    configs.push({ name, host, port, routingKey });
+    configs.push({ name, host, port, routingKey, ...(tls ? { tls: tls.credentials } : {}) });
   }
   return { configs, problems };
 }
@@ -75,22 +84,25 @@ export const BACKEND_SEPARATOR = "@";
 /**
  * Connectors to router configuration. A connector with a selector (where the platform can
  * choose backends) becomes one router connector per backend, named `<name>@<address>`; the
- * router balances between them as between any connectors of one routing key.
+ * router balances between them as between any connectors of one routing key. A connector with
+ * `tlsCredentials` takes them from its Secret in `secrets`.
  */
-export function planConnectors(connectors: Connector[], selectorTargets?: SelectorTargets): ServicePlan<ConnectorConfig> {
+export function planConnectors(connectors: Connector[], secrets: Secrets, selectorTargets?: SelectorTargets): ServicePlan<ConnectorConfig> {
   const configs: ConnectorConfig[] = [];
   const problems = new Map<string, string>();
   for (const connector of connectors) {
     const { name } = connector.metadata;
-    const { host, port, routingKey, type, selector, tlsCredentials } = connector.spec;
+    const { host, port, type, selector } = connector.spec;
+    const checked = connectorTls(connector, secrets);
+    const routing = { routingKey: connector.spec.routingKey, ...(checked && "credentials" in checked ? { tls: checked.credentials } : {}) };
     if (type && type !== "tcp") problems.set(name, `connector type "${type}" is not supported (only tcp)`);
-    else if (tlsCredentials) problems.set(name, "TLS between the connector and its backend (tlsCredentials) is not supported yet");
-    else if (host) configs.push({ name, host, port, routingKey });
+    else if (checked && "problem" in checked) problems.set(name, checked.problem);
+    else if (host) configs.push({ name, host, port, ...routing });
     else if (selector && !selectorTargets) problems.set(name, `selectors are not supported on this platform; set spec.host`);
     else if (selector && selectorTargets) {
       const targets = selectorTargets(connector);
       if (!Array.isArray(targets)) problems.set(name, targets.problem);
-      else for (const address of targets) configs.push({ name: `${name}${BACKEND_SEPARATOR}${address}`, host: address, port, routingKey });
+      else for (const address of targets) configs.push({ name: `${name}${BACKEND_SEPARATOR}${address}`, host: address, port, ...routing });
     } else problems.set(name, selectorTargets ? "Connector must define a non-empty spec.host or spec.selector" : "Connector must define a non-empty spec.host");
   }
   return { configs, problems };

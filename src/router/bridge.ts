@@ -3,7 +3,8 @@
  * Listener side: the client socket (paused until the far end has reached its backend).
  * Connector side: the socket to the backend.
  */
-import type { Socket } from "node:net";
+import { Socket } from "node:net";
+import { TLSSocket } from "node:tls";
 import { scheduleFlush, type Flushable } from "./flush.js";
 import { MAX_DATA_PAYLOAD, ResetCode, WINDOW_UPDATE_THRESHOLD } from "./frames.js";
 import type { LinkWaiter } from "./session.js";
@@ -245,6 +246,17 @@ export function resetSocket(socket: Socket): void {
   try {
     socket.resetAndDestroy();
   } catch {
-    socket.destroy();
+    // A TLS socket cannot reset itself: reset the TCP socket under it, where there is one.
+    const raw = rawSocketOf(socket);
+    if (raw) {
+      resetSocket(raw);
+      socket.destroy();
+    } else socket.destroy();
   }
+}
+
+/** The raw TCP socket under a TLS socket that a server accepted (Node keeps it as `_parent`). */
+function rawSocketOf(socket: Socket): Socket | undefined {
+  const parent = socket instanceof TLSSocket ? (socket as unknown as { _parent?: unknown })._parent : undefined;
+  return parent instanceof Socket && !(parent instanceof TLSSocket) ? parent : undefined;
 }

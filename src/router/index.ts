@@ -15,5 +15,6 @@ export type { OutgoingLinkConfig, LinkServerConfig, LinkServerLimits, LinkEndpoi
 export { DEFAULT_LINK_SERVER_LIMITS } from "./links.js";
 export type { ListenerConfig, ConnectorConfig } from "./services.js";
 export type { KeyStrategy } from "./strategy.js";
+export type { ListenerTls, ConnectorTls } from "./service-tls.js";
 export type { LinkStateAdvert } from "./routing.js";
 export { LinkStateDatabase } from "./routing.js";

@@ -496,7 +496,7 @@ export class Router implements DataPlane, SessionOwner, DialerHost, LinkServerHo
       return;
     }
     let bridge: SocketBridge | undefined = undefined;
-    const socket = connectBackend(connector.config, (connected, error) => {
+    const socket = connectBackend(connector, (connected, error) => {
       const b = bridge as SocketBridge;
       if (b.closed) {
         connected?.destroy();
@@ -527,7 +527,7 @@ export class Router implements DataPlane, SessionOwner, DialerHost, LinkServerHo
     };
     client.once("close", onEarlyClose);
     client.on("error", () => undefined);
-    connectBackend(connector.config, (backend) => {
+    connectBackend(connector, (backend) => {
       client.removeListener("close", onEarlyClose);
       if (!backend || clientGone) {
         backend?.destroy();

@@ -4,11 +4,25 @@
  * its key; otherwise clients get "connection refused".
  */
 import net from "node:net";
+import tls from "node:tls";
 import { Backoff } from "../common/backoff.js";
+import { UnauthenticatedConnectionLimiter } from "../common/connection-limiter.js";
 import { logger } from "../common/log.js";
 import { SOCKET_HIGH_WATER_MARK, resetSocket } from "./bridge.js";
 import { ResetCode } from "./frames.js";
 import { strategyKeys, type KeyStrategy } from "./strategy.js";
+import {
+  backendTlsOptions,
+  connectorContext,
+  describeBackendTlsFailure,
+  listenerContextOptions,
+  sameConnectorTls,
+  sameListenerTls,
+  SERVICE_HANDSHAKE_TIMEOUT_MS,
+  SERVICE_MAX_HANDSHAKES,
+  type ConnectorTls,
+  type ListenerTls,
+} from "./service-tls.js";
 
 const log = logger("service");
 
@@ -19,6 +33,8 @@ export interface ListenerConfig {
   routingKey: string;
   /** A MultiKeyListener's keys and how each new connection picks one; routingKey is then unused. */
   strategy?: KeyStrategy;
+  /** Clients connect with TLS, terminated here; absent: plain TCP. */
+  tls?: ListenerTls;
 }
 
 /** The routing keys a listener serves: its strategy's, or its one routing key. */
@@ -31,6 +47,8 @@ export interface ConnectorConfig {
   host: string;
   port: number;
   routingKey: string;
+  /** The backend is reached with TLS; absent: plain TCP. */
+  tls?: ConnectorTls;
 }
 
 /** An application connection the router can tear down (bridged or spliced). */
@@ -49,6 +67,8 @@ export class ServiceListener {
   state: ListenerState = "waiting";
   message = "No matching connectors";
   readonly connections = new Set<Connection>();
+  /** TLS clients that did not complete their handshake (refused, too slow, not TLS). */
+  tlsHandshakeFailures = 0;
   private server: net.Server | undefined;
   private reachable = false;
   private retry: NodeJS.Timeout | undefined;
@@ -74,12 +94,19 @@ export class ServiceListener {
     }
   }
 
+  /**
+   * New host or port, or TLS turned on or off: listens anew (open connections stay). New TLS
+   * credentials: new clients get them, open connections keep theirs.
+   */
   update(config: ListenerConfig): void {
-    const rebind = config.host !== this.config.host || config.port !== this.config.port;
+    const previous = this.config;
+    const rebind = config.host !== previous.host || config.port !== previous.port || !config.tls !== !previous.tls;
     this.config = config;
     if (rebind && this.reachable) {
       this.closeServer();
       this.open();
+    } else if (config.tls && !sameListenerTls(config.tls, previous.tls) && this.server instanceof tls.Server) {
+      this.server.setSecureContext(tlsServerOptions(config.tls));
     }
   }
 
@@ -94,14 +121,8 @@ export class ServiceListener {
     if (this.server || !this.reachable) return;
     if (this.retry) clearTimeout(this.retry);
     this.retry = undefined;
-    const server = net.createServer({
-      allowHalfOpen: true,
-      pauseOnConnect: true,
-      noDelay: true,
-      highWaterMark: SOCKET_HIGH_WATER_MARK,
-    });
+    const server = this.config.tls ? this.createTlsServer(this.config.tls) : this.createTcpServer();
     this.server = server;
-    server.on("connection", (socket: net.Socket) => this.host.handleClient(this, socket));
     server.once("error", (err: NodeJS.ErrnoException) => {
       if (this.server !== server) return;
       this.server = undefined;
@@ -129,6 +150,58 @@ export class ServiceListener {
     });
   }
 
+  private createTcpServer(): net.Server {
+    const server = net.createServer({
+      allowHalfOpen: true,
+      pauseOnConnect: true,
+      noDelay: true,
+      highWaterMark: SOCKET_HIGH_WATER_MARK,
+    });
+    server.on("connection", (socket: net.Socket) => this.host.handleClient(this, socket));
+    return server;
+  }
+
+  /**
+   * Terminates the clients' TLS; a client is handed to the router like a TCP one once its
+   * handshake is done, within SERVICE_HANDSHAKE_TIMEOUT_MS of being accepted.
+   */
+  private createTlsServer(credentials: ListenerTls): tls.Server {
+    const server = tls.createServer({
+      ...tlsServerOptions(credentials),
+      allowHalfOpen: true,
+      noDelay: true,
+      highWaterMark: SOCKET_HIGH_WATER_MARK,
+      handshakeTimeout: SERVICE_HANDSHAKE_TIMEOUT_MS,
+    } as tls.TlsOptions);
+    const failed = (address: string | undefined, reason: string) => {
+      this.tlsHandshakeFailures++;
+      log.debug(`listener ${this.name}: TLS client ${address ?? "?"} did not connect: ${reason}`);
+    };
+    const limiter = new UnauthenticatedConnectionLimiter(
+      { maxConnections: SERVICE_MAX_HANDSHAKES, timeoutMs: SERVICE_HANDSHAKE_TIMEOUT_MS },
+      { evicted: (socket, reason) => failed(socket.remoteAddress, reason), expired: (socket, reason) => failed(socket.remoteAddress, reason) },
+    );
+    const handshaking = new Map<string, { authenticated(): void }>();
+    const keyOf = (socket: net.Socket) => `${socket.remoteAddress}|${socket.remotePort}`;
+    // The TLS server's own 'connection' listener has wrapped the raw socket when this one runs.
+    server.on("connection", (raw: net.Socket) => {
+      const key = keyOf(raw);
+      handshaking.set(key, limiter.admit(raw, `the TLS handshake did not finish within ${SERVICE_HANDSHAKE_TIMEOUT_MS / 1000} s`));
+      raw.once("close", () => handshaking.delete(key));
+    });
+    server.on("secureConnection", (socket: tls.TLSSocket) => {
+      const key = keyOf(socket);
+      handshaking.get(key)?.authenticated();
+      handshaking.delete(key);
+      this.host.handleClient(this, socket);
+    });
+    server.on("tlsClientError", (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
+      failed(socket.remoteAddress, err.code === "ERR_TLS_HANDSHAKE_TIMEOUT" ? "handshake timed out" : err.message);
+      socket.destroy();
+    });
+    return server;
+  }
+
   private closeServer(): void {
     if (this.retry) clearTimeout(this.retry);
     this.retry = undefined;
@@ -147,7 +220,41 @@ export class ServiceListener {
 
 export class LocalConnector {
   readonly connections = new Set<Connection>();
-  constructor(public config: ConnectorConfig) {}
+  /** Made once per TLS credentials and shared by every connection to the backend. */
+  private context: tls.SecureContext | undefined;
+  private current: ConnectorConfig;
+  private lastTlsFailure: string | undefined;
+
+  constructor(config: ConnectorConfig) {
+    this.current = config;
+  }
+
+  get config(): ConnectorConfig {
+    return this.current;
+  }
+
+  /** New TLS credentials apply to the next connection; open ones keep theirs. */
+  set config(config: ConnectorConfig) {
+    if (!sameConnectorTls(config.tls, this.current.tls)) {
+      this.context = undefined;
+      this.lastTlsFailure = undefined;
+    }
+    this.current = config;
+  }
+
+  /** A TLS failure with the backend: a warning when it is new, then quiet (debug) while it repeats. */
+  tlsFailed(failure: string): void {
+    if (failure === this.lastTlsFailure) log.debug(`connector ${this.name}: ${failure}`);
+    else log.warn(`connector ${this.name}: ${failure}`);
+    this.lastTlsFailure = failure;
+  }
+
+  /** The secure context for the backend, or undefined for plain TCP. */
+  get secureContext(): tls.SecureContext | undefined {
+    if (!this.current.tls) return undefined;
+    this.context ??= connectorContext(this.current.tls);
+    return this.context;
+  }
 
   get name(): string {
     return this.config.name;
@@ -160,11 +267,15 @@ export class LocalConnector {
 
 const BACKEND_CONNECT_TIMEOUT_MS = 10_000;
 
-/** Connects to a connector's backend; `onResult` gets the socket or a sentence saying why not. */
+/**
+ * Connects to a connector's backend; `onResult` gets the socket or a sentence saying why not.
+ * With TLS the socket is handed over once the handshake is done, within the same deadline.
+ */
 export function connectBackend(
-  config: ConnectorConfig,
+  connector: LocalConnector,
   onResult: (socket: net.Socket | undefined, error?: string) => void,
 ): net.Socket {
+  const config = connector.config;
   const options: net.NetConnectOpts & { highWaterMark: number } = {
     host: config.host,
     port: config.port,
@@ -172,7 +283,9 @@ export function connectBackend(
     noDelay: true,
     highWaterMark: SOCKET_HIGH_WATER_MARK,
   };
-  const socket = net.connect(options);
+  const secureContext = connector.secureContext;
+  const socket =
+    config.tls && secureContext ? tls.connect({ ...options, ...backendTlsOptions(config.host, config.tls, secureContext) }) : net.connect(options);
   let settled = false;
   const timer = setTimeout(() => {
     if (settled) return;
@@ -180,7 +293,7 @@ export function connectBackend(
     socket.destroy();
     onResult(undefined, `the backend ${config.host}:${config.port} did not accept the connection within ${BACKEND_CONNECT_TIMEOUT_MS / 1000} s`);
   }, BACKEND_CONNECT_TIMEOUT_MS);
-  socket.once("connect", () => {
+  socket.once(socket instanceof tls.TLSSocket ? "secureConnect" : "connect", () => {
     if (settled) return;
     settled = true;
     clearTimeout(timer);
@@ -190,6 +303,12 @@ export function connectBackend(
     if (settled) return;
     settled = true;
     clearTimeout(timer);
+    if (socket instanceof tls.TLSSocket && err.code !== "ECONNREFUSED" && err.code !== "ENOTFOUND") {
+      const failure = describeBackendTlsFailure(err, `${config.host}:${config.port}`);
+      connector.tlsFailed(failure);
+      onResult(undefined, failure);
+      return;
+    }
     const reason = err.code === "ECONNREFUSED" ? "connection refused" : err.code === "ENOTFOUND" ? "unknown host" : err.message;
     onResult(undefined, `cannot connect to the backend ${config.host}:${config.port}: ${reason}`);
   });
@@ -247,4 +366,9 @@ export class LocalSplice implements Connection {
     this.done = true;
     this.onClose();
   }
+}
+
+function tlsServerOptions(credentials: ListenerTls): tls.TlsOptions {
+  // With a CA, clients must present a certificate it issued; without one, none is asked for.
+  return { ...listenerContextOptions(credentials), requestCert: credentials.ca !== undefined, rejectUnauthorized: true };
 }

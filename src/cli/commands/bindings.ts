@@ -1,7 +1,7 @@
 /** `skupper listener …` and `skupper connector …`: the two share their shape. */
 import { isIP } from "node:net";
 import { Command } from "commander";
-import { API_VERSION, checkResourceName, isValidResourceName, MAX_NAME_LENGTH, type Connector, type Listener } from "../../api/index.js";
+import { API_VERSION, checkResourceName, isValidResourceName, MAX_NAME_LENGTH, resourceNameProblem, type Connector, type Listener } from "../../api/index.js";
 import { AlreadyExistsError, InvalidInputError, NotFoundError, systemErrorCode } from "../../common/errors.js";
 import { contextOf, type CliContext } from "../context.js";
 import { formatResource, outputFormat, portOption, print, table, timeoutOption, waitOption } from "../output.js";
@@ -66,13 +66,24 @@ async function build(ctx: CliContext, kind: BindingKind, name: string, port: num
       `${kind.toLowerCase()} name "${name.length > 80 ? `${name.slice(0, 80)}…` : name}" is not valid: use lower case letters, digits, '-' and '.' (at most ${MAX_NAME_LENGTH} characters)`,
     );
   }
-  if (flags.tlsCredentials) throw new InvalidInputError("--tls-credentials is not supported yet on this platform");
+  const tlsCredentials = tlsCredentialsOption(flags.tlsCredentials);
   if (flags.type && flags.type !== "tcp") throw new InvalidInputError(`type "${flags.type}" is not valid: only tcp is supported`);
   if (flags.host !== undefined) validateHost(flags.host);
   // On Kubernetes a listener's host is the name of the Service clients connect to: by default its own name.
   const target = kind === "Connector" ? await connectorTarget(ctx, name, flags) : { host: flags.host ?? (ctx.managedSite ? name : DEFAULT_HOST.Listener) };
-  const spec = { routingKey: flags.routingKey ?? name, ...target, port };
+  const spec = { routingKey: flags.routingKey ?? name, ...target, port, ...(tlsCredentials ? { tlsCredentials } : {}) };
   return { apiVersion: API_VERSION, kind, metadata: { name }, spec } as Binding;
+}
+
+/**
+ * `--tls-credentials <secret>`: the name of a Secret in the namespace; "" (update) removes TLS.
+ * The Secret may be created later: until it exists the status says it is missing.
+ */
+function tlsCredentialsOption(value: string | undefined): string | undefined {
+  if (value === undefined || value === "") return undefined;
+  const problem = resourceNameProblem(value);
+  if (problem) throw new InvalidInputError(`tls-credentials is not valid: the Secret name "${value.length > 80 ? `${value.slice(0, 80)}…` : value}" ${problem}`);
+  return value;
 }
 
 function parsePort(kind: BindingKind, value: string | undefined): number {
@@ -115,7 +126,12 @@ function bindingCommand(kind: BindingKind): Command {
           ? "local address to listen on (default 127.0.0.1; 0.0.0.0 for all); on Kubernetes the name of the Service clients use (default: the listener's name)"
           : "host of the backend (default localhost; on Kubernetes give --host, --selector or --workload, default selector app=<name>)",
       )
-      .option("--tls-credentials <secret>", "not supported yet on this platform")
+      .option(
+        "--tls-credentials <secret>",
+        kind === "Listener"
+          ? 'Secret with tls.crt and tls.key: clients connect with TLS and see this certificate; with ca.crt too, clients must present a certificate it issued ("" on update: plain TCP again)'
+          : 'Secret with ca.crt: the backend is reached with TLS and its certificate must be issued by ca.crt (set useClientCert in the resource to also send tls.crt/tls.key) ("" on update: plain TCP again)',
+      )
       .option("--type <type>", "tcp (the only type)", "tcp");
     if (kind === "Connector") {
       c.option("--selector <labels>", "Kubernetes: the pods of the backend, as a label selector (e.g. app=backend)").option(
@@ -153,7 +169,7 @@ function bindingCommand(kind: BindingKind): Command {
       const explicit = (option: string) => cmd.getOptionValueSource(option) === "cli";
       if (flags.host !== undefined) validateHost(flags.host);
       const port = flags.port !== undefined ? parsePort(kind, flags.port) : undefined;
-      if (explicit("tlsCredentials")) throw new InvalidInputError("--tls-credentials is not supported yet on this platform");
+      const tlsCredentials = explicit("tlsCredentials") ? (tlsCredentialsOption(flags.tlsCredentials) ?? "") : undefined;
       // A connector's new host, selector or workload replaces the one it had.
       const target = kind === "Connector" && (flags.host ?? flags.selector ?? flags.workload) !== undefined ? await connectorTarget(ctx, name, flags) : undefined;
       // Read, change and write, again on a concurrent write: concurrent updates never undo each other.
@@ -166,6 +182,8 @@ function bindingCommand(kind: BindingKind): Command {
           Object.assign(spec, target);
         } else if (flags.host !== undefined) spec.host = flags.host;
         if (port !== undefined) spec.port = port;
+        if (tlsCredentials === "") delete spec.tlsCredentials;
+        else if (tlsCredentials !== undefined) spec.tlsCredentials = tlsCredentials;
         return { ...existing, spec } as typeof existing;
       });
       if (!updated) throw new NotFoundError(`${kind} "${name}" does not exist in namespace "${ctx.namespace}"`);

@@ -2,9 +2,9 @@
  * Link, Listener and Connector: each is planned together with the others of its kind (a
  * Listener's port may be taken by another, a Link needs its Secret), handed to the router as
  * one set (the router changes only what differs), and given its status from the router's.
- * Secret: a change reaches the Links that use it.
+ * Secret: a change reaches the Links, Listeners and Connectors that use it.
  */
-import { linkSecretName, type Kind, type ResourceByKind } from "../../api/index.js";
+import { linkSecretName, type Kind, type ResourceByKind, type Secret } from "../../api/index.js";
 import type { DataPlane, RouterStatus } from "../../router/index.js";
 import { finishIfDeleted, NO_ACTIVE_SITE, step, type ControllerContext, type Reconciler } from "../context.js";
 import { linkStatus, planLinks } from "../links.js";
@@ -89,7 +89,7 @@ export function linkReconciler(ctx: ControllerContext): BindingReconciler<"Link"
     kind: "Link",
     activity: "configuring links",
     noSite: `${NO_ACTIVE_SITE} in namespace`,
-    plan: (c) => planLinks(c.cache.list("Link"), new Map(c.cache.list("Secret").map((s) => [s.metadata.name, s]))),
+    plan: (c) => planLinks(c.cache.list("Link"), secretsOf(c)),
     apply: (router, configs) => router.setOutgoingLinks(configs as ReturnType<typeof planLinks>["configs"]),
     status: (link, problem, router, now) =>
       linkStatus(link.status?.conditions, problem, router?.outgoing.find((o) => o.name === link.metadata.name), now),
@@ -103,11 +103,12 @@ export function listenerReconciler(ctx: ControllerContext): BindingReconciler<"L
     noSite: NO_ACTIVE_SITE,
     plan: async (c) => {
       const listeners = c.cache.list("Listener");
+      const secrets = secretsOf(c);
       const site = c.active.site;
-      if (!c.network || !site) return planListeners(listeners);
+      if (!c.network || !site) return planListeners(listeners, secrets);
       // On Kubernetes a listener is a Service in front of the site's pods: it listens where that says.
       const placements = await step("publishing listeners", () => c.network!.publishListeners(site, listeners.filter((l) => !unsupportedListener(l))));
-      return planListeners(listeners, placements);
+      return planListeners(listeners, secrets, placements);
     },
     apply: (router, configs) => router.setListeners(configs as ReturnType<typeof planListeners>["configs"]),
     status: (listener, problem, router, now) =>
@@ -122,7 +123,7 @@ export function connectorReconciler(ctx: ControllerContext, backends?: SelectorB
     noSite: NO_ACTIVE_SITE,
     plan: (c) => {
       const connectors = c.cache.list("Connector");
-      return planConnectors(connectors, backends?.targetsFor(connectors));
+      return planConnectors(connectors, secretsOf(c), backends?.targetsFor(connectors));
     },
     inputs: () => String(backends?.version ?? 0),
     apply: (router, configs) => router.setConnectors(configs as ReturnType<typeof planConnectors>["configs"]),
@@ -141,6 +142,13 @@ export class SecretReconciler implements Reconciler {
     for (const link of ctx.cache.list("Link")) if (linkSecretName(link) === name) ctx.enqueue("Link", link.metadata.name);
     // A CA the user gave the site (spec.defaultIssuer) signs its link certificates.
     for (const site of ctx.cache.list("Site")) if (site.spec.defaultIssuer === name) ctx.enqueue("Site", site.metadata.name);
+    for (const kind of ["Listener", "Connector"] as const) {
+      for (const binding of ctx.cache.list(kind)) if (binding.spec.tlsCredentials === name) ctx.enqueue(kind, binding.metadata.name);
+    }
     await finishIfDeleted(ctx, "Secret", name);
   }
+}
+
+function secretsOf(ctx: ControllerContext): Map<string, Secret> {
+  return new Map(ctx.cache.list("Secret").map((s) => [s.metadata.name, s]));
 }
