@@ -175,7 +175,7 @@ export function tokenCommand(): Command {
         const target = await checkTokenFile(file);
         const { link, secret } = await generateLinkBundle(ctx, { ...(flags.name ? { name: flags.name } : {}), cost: Math.max(1, cost) });
         await writeFileAtomic(target, toYamlDocuments([link, secret]), { mode: 0o600 });
-        print(`Token written to ${file}: apply it on another site with "skupper apply -f ${file}".`);
+        print(`Token written to ${file}: use it on another site with "skupper link create ${file}" (or "skupper apply -f ${file}").`);
         print("Cert tokens do not expire and can be used many times; protect this file.");
         return;
       }
