@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { after, test } from "node:test";
-import { eventually, freePort, parseTable, Sandbox } from "../helpers/cli.js";
+import { eventually, freePorts, parseTable, Sandbox } from "../helpers/cli.js";
 import { seed001TokenScript, seedLinesOk, type SeedUser } from "../helpers/seeds.js";
 
 const WAIT = 60_000;
@@ -22,7 +22,7 @@ test("seeds 000, 001 and 004 back to back on one pair of sites: seven tokens red
   const east = (lines: string) => seedLinesOk(lines, "east", user);
   await fs.mkdir(path.join(user.userHome, "build"), { recursive: true });
   await fs.mkdir(path.join(user.userHome, "output"), { recursive: true });
-  const [linkPort, grantPort] = [await freePort(), await freePort()];
+  const [linkPort, grantPort] = (await freePorts(2)) as [number, number];
 
   // Prerequisites: two sites (on one host, west needs ports of its own).
   await west(`skupper site create west --link-port ${linkPort} --grant-server-port ${grantPort}`);

@@ -176,7 +176,7 @@ export function tokenCommand(): Command {
         const { link, secret } = await generateLinkBundle(ctx, { ...(flags.name ? { name: flags.name } : {}), cost: Math.max(1, cost) });
         await writeFileAtomic(target, toYamlDocuments([link, secret]), { mode: 0o600 });
         print(`Token written to ${file}: use it on another site with "skupper link create ${file}" (or "skupper apply -f ${file}").`);
-        print("Cert tokens do not expire and can be used many times; protect this file.");
+        print("Cert tokens do not expire; the first site that links with one is the only one that can. Protect this file.");
         return;
       }
       if (flags.tokenType !== "claim") throw new InvalidInputError(`token type "${flags.tokenType}" is not valid: use claim or cert`);
