@@ -4,7 +4,7 @@
  */
 import { createHash, randomFillSync } from "node:crypto";
 import net from "node:net";
-import { eventually, freePort, freePorts, ok, parseTable, type Sandbox } from "./cli.js";
+import { eventually, freePorts, ok, parseTable, type Sandbox } from "./cli.js";
 
 export class LoopbackNetwork {
   private tokens = 0;
