@@ -12,6 +12,7 @@ import { linkCommand } from "./commands/link.js";
 import { networkCommand } from "./commands/network.js";
 import { revokeAccessCommand } from "./commands/revoke.js";
 import { siteCommand } from "./commands/site.js";
+import { statusCommand } from "./commands/status.js";
 import { systemCommand } from "./commands/system.js";
 import { tokenCommand } from "./commands/token.js";
 import { withoutMilliseconds } from "./output.js";
@@ -50,6 +51,7 @@ function program(): Command {
   root.addCommand(getCommand());
   root.addCommand(deleteCommand());
   root.addCommand(revokeAccessCommand());
+  root.addCommand(statusCommand());
   root.addCommand(completionCommand());
   root
     .command("version")

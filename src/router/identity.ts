@@ -31,8 +31,6 @@ export function peerCertificate(socket: TLSSocket): PeerCertificate | undefined 
 export class IncomingIdentities {
   /** Site ids that a certificate naming them has authenticated. */
   private readonly proven = new Set<string>();
-  /** Certificates naming no site → the site id first announced with them. */
-  private readonly boundCertificates = new Map<string, string>();
 
   /** The check for one incoming link; a link without a client certificate (tests) has none. */
   checkFor(certificate: PeerCertificate | undefined): PeerIdentityCheck | undefined {
@@ -49,15 +47,12 @@ export class IncomingIdentities {
       this.proven.add(siteId);
       return undefined;
     }
-    const bound = this.boundCertificates.get(certificate.fingerprint256);
-    if (bound !== undefined) {
-      if (bound === claimed) return undefined;
-      return `the link's certificate names no site and was first used by site ${bound}, but the connecting site announced itself as site ${claimed}`;
-    }
+    // A certificate naming no site (link generate, cert tokens) is a bearer credential that any
+    // number of sites may hold, as the original's cert tokens are; it may not pass for a site that
+    // has proved itself with a certificate naming it.
     if (this.proven.has(claimed)) {
       return `the connecting site announced itself as site ${claimed}, but its certificate names no site and site ${claimed} has a certificate that names it`;
     }
-    this.boundCertificates.set(certificate.fingerprint256, claimed);
     return undefined;
   }
 }

@@ -119,6 +119,20 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** `count` distinct ports that were free a moment ago on 127.0.0.1 (all held open until each is chosen). */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: count }, () => new Promise<net.Server>((resolve, reject) => {
+      const server = net.createServer();
+      server.once("error", reject);
+      server.listen(0, "127.0.0.1", () => resolve(server));
+    })),
+  );
+  const ports = servers.map((server) => (server.address() as net.AddressInfo).port);
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
+}
+
 /** A scratch SKUPPER_HOME per test file; `cleanup()` kills every site process under it. */
 export class Sandbox {
   readonly root: string;

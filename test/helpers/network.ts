@@ -4,7 +4,7 @@
  */
 import { createHash, randomFillSync } from "node:crypto";
 import net from "node:net";
-import { eventually, freePort, ok, parseTable, type Sandbox } from "./cli.js";
+import { eventually, freePorts, ok, parseTable, type Sandbox } from "./cli.js";
 
 export class LoopbackNetwork {
   private tokens = 0;
@@ -21,7 +21,9 @@ export class LoopbackNetwork {
   async createSite(name: string, options: { linkAccess?: boolean } = {}): Promise<void> {
     const args = ["site", "create", name];
     if (options.linkAccess) {
-      args.push("--enable-link-access", "--link-port", String(await freePort()), "--grant-server-port", String(await freePort()));
+      // Two distinct ports: two calls of freePort may return the same one.
+      const [linkPort, grantPort] = await freePorts(2);
+      args.push("--enable-link-access", "--link-port", String(linkPort), "--grant-server-port", String(grantPort));
     }
     await this.run(name, args);
   }

@@ -10,11 +10,14 @@ import {
   type Link,
   type Secret,
 } from "../../api/index.js";
-import { InvalidInputError, NotFoundError, SkupperError, systemErrorCode } from "../../common/errors.js";
+import { formatDuration, parseDuration } from "../../common/duration.js";
+import { InvalidInputError, NotFoundError, SkupperError, systemErrorCode, TimeoutError } from "../../common/errors.js";
 import { contextOf, type CliContext } from "../context.js";
 import { booleanOption, formatResource, integerOption, outputFormat, print, table, timeoutOption, waitOption, type OutputFormat } from "../output.js";
-import { current, listCurrent, requireSite, statusOf, updateResource } from "../resources.js";
-import { pollUntilGone, waitForResource } from "../wait.js";
+import { createResource, current, listCurrent, requireSite, statusOf, updateResource } from "../resources.js";
+import { requireRunning } from "../runner.js";
+import { checkNamesFree, classifyTokenFile, nextLinkName, readTokenText, redeemAccessToken } from "../tokens.js";
+import { pollUntil, pollUntilGone, waitForResource } from "../wait.js";
 
 const LINK_ACCESS_DISABLED =
   'A link cannot be generated because link access is not enabled. Use "skupper site update --enable-link-access" to enable it.';
@@ -122,8 +125,54 @@ function linkDetails(row: LinkRow, wide: boolean): string {
 
 const NO_LINKS = "There are no link resources in the namespace";
 
-async function linkStatus(ctx: CliContext, name: string | undefined, format: LinkStatusFormat | undefined): Promise<void> {
+/**
+ * `link status --wait`: v1 took seconds (`--wait 30`); a duration (`30s`, `2m`) is accepted too.
+ * 0 does not wait.
+ */
+export function waitSecondsOption(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = /^\d+$/.test(value.trim()) ? Number(value) * 1000 : parseDuration(value);
+  if (ms === undefined || ms < 0) throw new InvalidInputError(`wait is not valid: "${value}" is neither a number of seconds nor a duration (examples: 30, 30s, 2m)`);
+  return ms;
+}
+
+/**
+ * Waits, at most `timeoutMs`, until the named Link (or every Link of the site) is Ready, saying on
+ * stderr what it waits for so that stdout keeps the status alone. Incoming links are up as long
+ * as they are listed, so there is nothing to wait for; a name that is no Link is reported by
+ * the status that follows.
+ */
+async function waitForLinks(ctx: CliContext, name: string | undefined, timeoutMs: number): Promise<void> {
+  const names = name !== undefined ? [name] : (await listCurrent(ctx, "Link")).map((l) => l.metadata.name);
+  if (names.length === 0 || (name !== undefined && !(await current(ctx, "Link", name)))) return;
+  const what = names.length === 1 ? `link "${names[0]}"` : `${names.length} links`;
+  process.stderr.write(`Waiting up to ${formatDuration(timeoutMs)} for ${what} to be ready...\n`);
+  await requireRunning(ctx);
+  let pendingCount = names.length;
+  const result = await pollUntil(ctx, timeoutMs, async () => {
+    const pending: string[] = [];
+    for (const linkName of names) {
+      const link = await current(ctx, "Link", linkName);
+      if (!link) {
+        pending.push(`${linkName} (deleted)`);
+        continue;
+      }
+      const { status, message } = statusOf(link);
+      if (status !== "Ready") pending.push(`${linkName} is ${status} (${message})`);
+    }
+    pendingCount = pending.length;
+    return pending.length === 0 ? { done: true, value: true } : { done: false, message: pending.join("; ") };
+  });
+  if (result.value) return;
+  const which = names.length === 1 ? `Link "${names[0]}" is` : `${pendingCount} of ${names.length} links are`;
+  throw new TimeoutError(`${which} not ready after ${formatDuration(timeoutMs)}: ${result.message ?? "no status yet"}`);
+}
+
+async function linkStatus(ctx: CliContext, nameOrAll: string | undefined, format: LinkStatusFormat | undefined, waitMs?: number): Promise<void> {
+  // v1's `link status all`: every link, as with no name.
+  const name = nameOrAll === "all" ? undefined : nameOrAll;
   if (name !== undefined) checkResourceName("Link", name);
+  if (waitMs) await waitForLinks(ctx, name, waitMs);
   const links = (await listCurrent(ctx, "Link")).filter((l) => name === undefined || l.metadata.name === name);
   const incoming = format === "wide" ? (await incomingRows(ctx)).filter((r) => name === undefined || r.name === name) : [];
   if (name !== undefined && links.length === 0 && incoming.length === 0) {
@@ -158,16 +207,95 @@ async function linkStatus(ctx: CliContext, name: string | undefined, format: Lin
   );
 }
 
+interface LinkCreateFlags {
+  name?: string;
+  cost?: string;
+  timeout?: string;
+}
+
+/** Where a Link dials, for the message v1 printed. */
+function endpointOf(link: Link | undefined): string {
+  const endpoint = link?.spec.endpoints?.[0];
+  return endpoint ? `${endpoint.host}:${endpoint.port}` : "the issuing site";
+}
+
+/**
+ * `skupper link create <file>` (v1): makes a link from any token file: an AccessToken or a v1
+ * claim token is redeemed (as `token redeem` does), a Link with its Secret is stored (as
+ * `apply` would). The link is named `--name`, else `link1`, `link2`, … as in v1.
+ */
+async function linkCreate(ctx: CliContext, file: string, flags: LinkCreateFlags): Promise<void> {
+  const cost = integerOption("cost", flags.cost, { min: 1 });
+  if (flags.name !== undefined) checkResourceName("Link", flags.name);
+  const timeoutMs = timeoutOption(flags.timeout, 60_000);
+  const held = classifyTokenFile(await readTokenText(file), file);
+  await requireSite(ctx);
+  await requireRunning(ctx);
+  const name = flags.name ?? (await nextLinkName(ctx));
+  const renameHint = "choose another name with --name";
+  await checkNamesFree(ctx, name, ["Link", "Secret"], renameHint);
+
+  if (held.kind === "link") {
+    const self = (await ctx.platform.networkStatus())?.siteId;
+    const target = held.link.metadata.annotations?.[Annotation.remoteSiteId];
+    if (self && target === self) {
+      throw new SkupperError("ERR_LINK_TO_SELF", `${file} was made by this site; a site cannot link to itself. Use the file on another site.`);
+    }
+    const { labels, annotations } = held.secret.metadata;
+    const secret: Secret = {
+      ...held.secret,
+      metadata: { name, ...(labels ? { labels } : {}), ...(annotations ? { annotations } : {}) },
+    };
+    const linkAnnotations = held.link.metadata.annotations;
+    const link: Link = {
+      ...held.link,
+      metadata: { name, ...(linkAnnotations ? { annotations: linkAnnotations } : {}) },
+      spec: { ...held.link.spec, tlsCredentials: name, ...(cost !== undefined ? { cost } : {}) },
+    };
+    await createResource(ctx, secret);
+    try {
+      await createResource(ctx, link);
+    } catch (err) {
+      await ctx.platform.resources.delete("Secret", name);
+      throw err;
+    }
+  } else {
+    if (held.kind === "v1-claim" && held.expiration && Date.parse(held.expiration) < Date.now()) {
+      process.stderr.write(`Warning: token may have expired, expiration time: ${held.expiration}\n`);
+    }
+    const token = {
+      ...held.token,
+      metadata: { name },
+      spec: { ...held.token.spec, ...(cost !== undefined ? { linkCost: cost } : {}) },
+    };
+    await redeemAccessToken(ctx, token, timeoutMs, renameHint);
+  }
+  print(`Site configured to link to ${endpointOf(await current(ctx, "Link", name))} (name=${name})`);
+  print(`Check the status of the link using 'skupper${ctx.nsFlag} link status'.`);
+}
+
 export function linkCommand(): Command {
   const link = new Command("link").description("Inspect and manage the links of this site");
 
   link
+    .command("create <file>")
+    .description("Create a link from a token file (v1 syntax): an access token, a cert token (Link and Secret) or a v1 claim token")
+    .option("--name <name>", "name of the link (default: link1, link2, ...)")
+    .option("--cost <cost>", "cost of the link (default: the token's, else 1)")
+    .option("--timeout <duration>", "raise an error if a token is not redeemed in this time", "60s")
+    .action(async (file: string, flags: LinkCreateFlags, command: Command) => {
+      await linkCreate(contextOf(command), file, flags);
+    });
+
+  link
     .command("status [name]")
-    .description("Show this site's links (-o wide: also the remote site, and the incoming links from other sites)")
+    .description("Show this site's links ('all' or no name: every link; -o wide: also the remote site, and the incoming links from other sites)")
     .option("-o, --output <format>", "json or yaml (the Link resources), or wide")
     .option("-v, --verbose", "the same as -o wide (v1's flag)")
-    .action(async (name: string | undefined, flags: { output?: string; verbose?: boolean }, command: Command) => {
-      await linkStatus(contextOf(command), name, linkStatusFormat(flags.output ?? (flags.verbose ? "wide" : undefined)));
+    .option("--wait <seconds>", "wait this long (seconds, or a duration such as 30s) for the link, or every link, to be ready")
+    .action(async (name: string | undefined, flags: { output?: string; verbose?: boolean; wait?: string }, command: Command) => {
+      const format = linkStatusFormat(flags.output ?? (flags.verbose ? "wide" : undefined));
+      await linkStatus(contextOf(command), name, format, waitSecondsOption(flags.wait));
     });
 
   link

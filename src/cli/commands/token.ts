@@ -5,29 +5,22 @@ import { Command } from "commander";
 import {
   API_VERSION,
   checkResourceName,
-  conditionOf,
-  ConditionType,
   linkAccessEnabled,
-  MAX_FILE_BYTES,
   toYaml,
   toYamlDocuments,
   type AccessGrant,
   type AccessToken,
 } from "../../api/index.js";
 import { describeDuration, formatDuration, parseDuration } from "../../common/duration.js";
-import { AlreadyExistsError, InvalidInputError, NotFoundError, SkupperError, systemErrorCode, TimeoutError } from "../../common/errors.js";
-import { readTextLimited, writeFileAtomic } from "../../common/files.js";
-import { samePem } from "../../common/pem.js";
-import { parseAccessTokenFile } from "../../grants/token-file.js";
+import { InvalidInputError, NotFoundError, SkupperError } from "../../common/errors.js";
+import { writeFileAtomic } from "../../common/files.js";
 import { contextOf, type CliContext } from "../context.js";
 import { integerOption, print, timeoutOption } from "../output.js";
 import { createResource, current, requireSite } from "../resources.js";
 import { requireRunning } from "../runner.js";
-import { pollUntil, pollUntilGone, waitForResource } from "../wait.js";
+import { readAccessTokenFile, redeemAccessToken } from "../tokens.js";
+import { waitForResource } from "../wait.js";
 import { generateLinkBundle } from "./link.js";
-
-/** How long a failed redemption waits for its AccessToken to be gone before it reports. */
-const TOKEN_REMOVAL_MS = 5_000;
 
 const LINK_ACCESS_NOT_ENABLED =
   'Link access at this site is not currently enabled. You can use "skupper site update --enable-link-access" to enable it.';
@@ -116,63 +109,12 @@ async function issueToken(ctx: CliContext, options: IssueOptions): Promise<void>
   );
 }
 
-async function readTokenFile(file: string): Promise<AccessToken> {
-  const text = await readTextLimited(path.resolve(file), MAX_FILE_BYTES, { label: file });
-  if (text === undefined) throw new NotFoundError(`token file does not exist: ${file}`);
-  return parseAccessTokenFile(text, file);
-}
-
 async function redeemTokenFile(ctx: CliContext, file: string, timeoutMs: number): Promise<void> {
-  const token = await readTokenFile(file);
+  const token = await readAccessTokenFile(file);
   const name = token.metadata.name;
-  const site = await requireSite(ctx);
-  await requireRunning(ctx);
-
-  const existingToken = await current(ctx, "AccessToken", name);
-  if (existingToken) {
-    if (existingToken.status?.redeemed) throw new AlreadyExistsError(`Token "${name}" has already been redeemed by this site (link "${name}")`);
-    throw new AlreadyExistsError(`An access token named "${name}" already exists in namespace "${ctx.namespace}"`);
-  }
-  for (const kind of ["Link", "Secret"] as const) {
-    if (await current(ctx, kind, name)) {
-      throw new AlreadyExistsError(`A ${kind} named "${name}" already exists in namespace "${ctx.namespace}"; delete it first or rename the token (metadata.name)`);
-    }
-  }
-  const ownGrantCa = (await ctx.platform.networkStatus())?.grantServerCa;
-  if (ownGrantCa && samePem(ownGrantCa, token.spec.ca)) {
-    throw new SkupperError(
-      "ERR_LINK_TO_SELF",
-      `This token was issued by this site ("${site.metadata.name}"); a site cannot link to itself. Redeem the token on another site.`,
-    );
-  }
-
-  const { status: _status, ...desired } = token;
-  // Atomic: of two redemptions of one token at once, one goes ahead and the other is refused.
-  try {
-    await createResource(ctx, desired as AccessToken);
-  } catch (err) {
-    if (systemErrorCode(err) === "ERR_ALREADY_EXISTS") throw new AlreadyExistsError(`An access token named "${name}" already exists in namespace "${ctx.namespace}"`);
-    throw err;
-  }
-  type Outcome = { ok: true } | { ok: false; message: string };
-  const result = await pollUntil<Outcome>(ctx, timeoutMs, async () => {
-    const status = (await current(ctx, "AccessToken", name))?.status;
-    if (status?.redeemed) return { done: true, value: { ok: true } };
-    const redeemed = conditionOf(status?.conditions, ConditionType.Redeemed);
-    if (redeemed?.reason === "Error") return { done: true, value: { ok: false, message: redeemed.message } };
-    return { done: false, ...(redeemed?.message ? { message: redeemed.message } : {}) };
-  });
-  if (result.value?.ok === true) {
-    print(`Token "${name}" has been redeemed.`);
-    print(`Link "${name}" created; check its status with "skupper${ctx.nsFlag} link status".`);
-    return;
-  }
-  // Nothing is left behind by a redemption that did not produce a link: the token is deleted,
-  // and gone once the site process is done with it (so the same token can be redeemed again).
-  await ctx.platform.resources.delete("AccessToken", name);
-  await pollUntilGone(ctx, "AccessToken", name, TOKEN_REMOVAL_MS).catch(() => false);
-  if (result.value?.ok === false) throw new SkupperError("ERR_REDEMPTION", `Token "${name}" could not be redeemed: ${result.value.message}`);
-  throw new TimeoutError(`Token "${name}" redeem not ready yet${result.message ? `: ${result.message}` : ", check the status for more information"}`);
+  await redeemAccessToken(ctx, token, timeoutMs);
+  print(`Token "${name}" has been redeemed.`);
+  print(`Link "${name}" created; check its status with "skupper${ctx.nsFlag} link status".`);
 }
 
 export function tokenCommand(): Command {
@@ -233,8 +175,8 @@ export function tokenCommand(): Command {
         const target = await checkTokenFile(file);
         const { link, secret } = await generateLinkBundle(ctx, { ...(flags.name ? { name: flags.name } : {}), cost: Math.max(1, cost) });
         await writeFileAtomic(target, toYamlDocuments([link, secret]), { mode: 0o600 });
-        print(`Token written to ${file}: apply it on another site with "skupper apply -f ${file}".`);
-        print("Cert tokens do not expire and can be used many times; protect this file.");
+        print(`Token written to ${file}: use it on another site with "skupper link create ${file}" (or "skupper apply -f ${file}").`);
+        print("Cert tokens do not expire and any number of sites can link with one, until revoke-access. Protect this file.");
         return;
       }
       if (flags.tokenType !== "claim") throw new InvalidInputError(`token type "${flags.tokenType}" is not valid: use claim or cert`);
