@@ -24,11 +24,11 @@ import { ResourceCache } from "./cache.js";
 import { NETWORK_STATUS, ROUTER_CHANGED, ReconcileError, type ActiveSite, type ControllerContext, type GrantServerFactory, type GrantServerPort, type Reconciler } from "./context.js";
 import { AccessGrantReconciler } from "./reconcilers/access-grants.js";
 import { AccessTokenReconciler } from "./reconcilers/access-tokens.js";
-import { connectorReconciler, linkReconciler, listenerReconciler, SecretReconciler, type BindingReconciler } from "./reconcilers/bindings.js";
+import { connectorReconciler, linkReconciler, listenerReconciler, MultiKeyListenerReconciler, SecretReconciler, type BindingReconciler } from "./reconcilers/bindings.js";
 import { INERT_KINDS, InertReconciler } from "./reconcilers/inert.js";
 import { GRANT_SERVER, networkStatus, RouterAccessReconciler, SITE_CA, SITE_SERVER, SiteReconciler } from "./reconcilers/site.js";
 import { SelectorBackends } from "./selector-backends.js";
-import { connectorResourceName } from "./services.js";
+import { connectorResourceName, listenerResourceOf } from "./services.js";
 import { StatusWriter } from "./status-writer.js";
 import { WorkQueue, type ReconcileResult, type WorkQueueOptions } from "./work-queue.js";
 
@@ -55,6 +55,7 @@ export class SiteController implements SiteRequestHandler {
   private readonly tokens: AccessTokenReconciler;
   private readonly grants: AccessGrantReconciler;
   private readonly bindings: Array<BindingReconciler<"Link" | "Listener" | "Connector">>;
+  private readonly multiKey: MultiKeyListenerReconciler;
   private readonly grantServer: GrantServerPort;
   private readonly backends: SelectorBackends | undefined;
   private readonly pending = new Map<string, PendingCredentials>();
@@ -100,9 +101,11 @@ export class SiteController implements SiteRequestHandler {
         for (const connector of cache.list("Connector")) if (connector.spec.selector === selector) this.ctx.enqueue("Connector", connector.metadata.name);
       });
     }
-    this.bindings = [linkReconciler(this.ctx), listenerReconciler(this.ctx), connectorReconciler(this.ctx, this.backends)];
+    const listeners = listenerReconciler(this.ctx);
+    this.bindings = [linkReconciler(this.ctx), listeners, connectorReconciler(this.ctx, this.backends)];
+    this.multiKey = new MultiKeyListenerReconciler(this.ctx, listeners);
     const inert = INERT_KINDS.map((kind) => new InertReconciler(this.ctx, kind));
-    for (const reconciler of [this.site, new RouterAccessReconciler(this.ctx), this.grants, this.tokens, ...this.bindings, new SecretReconciler(this.ctx), ...inert]) {
+    for (const reconciler of [this.site, new RouterAccessReconciler(this.ctx), this.grants, this.tokens, ...this.bindings, this.multiKey, new SecretReconciler(this.ctx), ...inert]) {
       this.reconcilers.set(reconciler.kind, reconciler);
     }
   }
@@ -112,7 +115,7 @@ export class SiteController implements SiteRequestHandler {
     for (const [token, credentials] of await this.host.state.pendingRedemptions()) this.pending.set(token, credentials);
     await this.ctx.cache.load();
     // The Site first, so the others find it active and their first status is their real one.
-    this.ctx.enqueueAll("Site", "RouterAccess", "Secret", "Link", "Listener", "Connector", "AccessGrant", "AccessToken", ...INERT_KINDS);
+    this.ctx.enqueueAll("Site", "RouterAccess", "Secret", "Link", "Listener", "Connector", "MultiKeyListener", "AccessGrant", "AccessToken", ...INERT_KINDS);
     this.ctx.enqueue(NETWORK_STATUS);
     this.unwatch = this.host.resources.watch((event) => this.onEvent(event));
     await this.settled();
@@ -237,7 +240,8 @@ export class SiteController implements SiteRequestHandler {
     for (const key of new Set([...seen.keys(), ...this.routerSeen.keys()])) {
       if (seen.get(key) !== this.routerSeen.get(key)) {
         const [kind, name] = [key.slice(0, key.indexOf("/")) as "Link" | "Listener" | "Connector", key.slice(key.indexOf("/") + 1)];
-        await this.bindings.find((b) => b.kind === kind)?.writeStatus(name);
+        if (kind === "Listener" && listenerResourceOf(name)[0] === "MultiKeyListener") await this.multiKey.writeStatus(listenerResourceOf(name)[1]);
+        else await this.bindings.find((b) => b.kind === kind)?.writeStatus(name);
       }
     }
     this.routerSeen = seen;

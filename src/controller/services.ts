@@ -12,10 +12,12 @@ import {
   type ConnectorStatus,
   type Listener,
   type ListenerStatus,
+  type MultiKeyListener,
+  type MultiKeyListenerStatus,
   type Secret,
 } from "../api/index.js";
 import { connectorTls, listenerTls } from "./service-credentials.js";
-import type { ConnectorConfig, ListenerConfig, ConnectorStatus as RouterConnector, ListenerStatus as RouterListener } from "../router/index.js";
+import type { ConnectorConfig, KeyStrategy, ListenerConfig, ConnectorStatus as RouterConnector, ListenerStatus as RouterListener } from "../router/index.js";
 
 export interface ServicePlan<C> {
   configs: C[];
@@ -40,7 +42,12 @@ export type ListenerPlacement = { host: string; port: number } | { problem: stri
  * `spec.port`; with them (Kubernetes: a Service in front of the site's pods), where its platform
  * placed it. A listener with `tlsCredentials` takes them from its Secret in `secrets`.
  */
-export function planListeners(listeners: Listener[], secrets: Secrets, placements?: Map<string, ListenerPlacement>): ServicePlan<ListenerConfig> {
+export function planListeners(
+  listeners: Listener[],
+  secrets: Secrets,
+  placements?: Map<string, ListenerPlacement>,
+  strategies?: ReadonlyMap<string, KeyStrategy>,
+): ServicePlan<ListenerConfig> {
   const configs: ListenerConfig[] = [];
   const problems = new Map<string, string>();
   const taken = new Map<string, string>();
@@ -70,9 +77,62 @@ export function planListeners(listeners: Listener[], secrets: Secrets, placement
       continue;
     }
     taken.set(where, name);
-    configs.push({ name, host, port, routingKey, ...(tls ? { tls: tls.credentials } : {}) });
+    const strategy = strategies?.get(name);
+    configs.push({ name, host, port, routingKey, ...(strategy ? { strategy } : {}), ...(tls ? { tls: tls.credentials } : {}) });
   }
   return { configs, problems };
+}
+
+/**
+ * A MultiKeyListener is served as a listener of the router named `MultiKeyListener/<name>`
+ * (no resource name holds a "/", so it never meets a Listener's), planned and published with
+ * the Listeners, since they share hosts and ports.
+ */
+export const MULTI_KEY_PREFIX = "MultiKeyListener/";
+
+/** The Listener resource, or the MultiKeyListener, that a router listener serves. */
+export function listenerResourceOf(routerName: string): ["Listener" | "MultiKeyListener", string] {
+  return routerName.startsWith(MULTI_KEY_PREFIX) ? ["MultiKeyListener", routerName.slice(MULTI_KEY_PREFIX.length)] : ["Listener", routerName];
+}
+
+/** How each new connection of a MultiKeyListener picks its routing key. */
+export function keyStrategyOf(listener: MultiKeyListener): KeyStrategy {
+  const { priority, weighted } = listener.spec.strategy;
+  return priority ? { kind: "priority", keys: [...priority.routingKeys] } : { kind: "weighted", weights: { ...(weighted?.routingKeys ?? {}) } };
+}
+
+/** MultiKeyListeners as listeners to plan and publish beside the Listeners, and their strategies. */
+export function multiKeyAsListeners(multiKey: MultiKeyListener[]): { listeners: Listener[]; strategies: Map<string, KeyStrategy> } {
+  const listeners: Listener[] = [];
+  const strategies = new Map<string, KeyStrategy>();
+  for (const mkl of multiKey) {
+    const name = `${MULTI_KEY_PREFIX}${mkl.metadata.name}`;
+    const { host, port, tlsCredentials } = mkl.spec;
+    listeners.push({ apiVersion: mkl.apiVersion, kind: "Listener", metadata: { name }, spec: { host, port, routingKey: "", ...(tlsCredentials ? { tlsCredentials } : {}) } } as Listener);
+    strategies.set(name, keyStrategyOf(mkl));
+  }
+  return { listeners, strategies };
+}
+
+export function multiKeyListenerStatus(
+  previous: Condition[] | undefined,
+  problem: string | undefined,
+  router: RouterListener | undefined,
+  strategy: KeyStrategy,
+  now: string,
+): MultiKeyListenerStatus {
+  let conditions = previous ?? [];
+  const configured = problem ? failed(problem) : router?.state === "error" ? failed(router.message) : ready();
+  conditions = setCondition(conditions, ConditionType.Configured, configured, now);
+  const reachable = router?.reachableKeys ?? [];
+  const hasDestination = reachable.length > 0;
+  conditions = setCondition(conditions, ConditionType.Operational, hasDestination ? ready() : pending("No matching connectors"), now);
+  const status: MultiKeyListenerStatus = { ...withAggregate({ conditions }, requiredConditions("MultiKeyListener"), now), hasDestination };
+  status.strategy =
+    strategy.kind === "priority"
+      ? { priority: { routingKeysReachable: reachable } }
+      : { weighted: { routingKeysReachable: Object.fromEntries(reachable.map((key) => [key, strategy.weights[key] as number])) } };
+  return status;
 }
 
 /** The backends a connector's selector chooses now, or why there are none. */

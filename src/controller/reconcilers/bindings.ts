@@ -9,7 +9,19 @@ import type { DataPlane, RouterStatus } from "../../router/index.js";
 import { finishIfDeleted, NO_ACTIVE_SITE, step, type ControllerContext, type Reconciler } from "../context.js";
 import { linkStatus, planLinks } from "../links.js";
 import type { SelectorBackends } from "../selector-backends.js";
-import { connectorStatus, listenerStatus, planConnectors, planListeners, routerConnectorOf, unsupportedListener } from "../services.js";
+import {
+  connectorStatus,
+  keyStrategyOf,
+  listenerResourceOf,
+  listenerStatus,
+  MULTI_KEY_PREFIX,
+  multiKeyAsListeners,
+  multiKeyListenerStatus,
+  planConnectors,
+  planListeners,
+  routerConnectorOf,
+  unsupportedListener,
+} from "../services.js";
 import type { ReconcileResult } from "../work-queue.js";
 
 type BindingKind = "Link" | "Listener" | "Connector";
@@ -26,6 +38,8 @@ interface BindingRules<K extends BindingKind> {
   plan(ctx: ControllerContext): Plan | Promise<Plan>;
   /** What besides the cache a plan depends on (the backends of selectors); a change re-plans. */
   inputs?(): string;
+  /** The resource a planned name stands for, when a plan serves another kind too. */
+  resourceOf?(name: string): [Kind, string];
   apply(router: DataPlane, configs: Plan["configs"]): void;
   status(resource: ResourceByKind[K], problem: string | undefined, router: RouterStatus | undefined, now: string): NonNullable<ResourceByKind[K]["status"]>;
 }
@@ -47,6 +61,20 @@ export class BindingReconciler<K extends BindingKind> implements Reconciler {
   }
 
   async reconcile(name: string): Promise<ReconcileResult> {
+    await this.sync(name);
+    if (!(await finishIfDeleted(this.ctx, this.rules.kind, name))) await this.writeStatus(name);
+  }
+
+  /** Why the planned `name` cannot be served, as of the last plan. */
+  problemOf(name: string): string | undefined {
+    return this.problems.get(name);
+  }
+
+  /**
+   * Plans the kind again if anything it depends on changed, and hands the router what differs.
+   * `name` is the one being reconciled: others whose problem changed get a look of their own.
+   */
+  async sync(name?: string): Promise<void> {
     const { ctx, rules } = this;
     const router = ctx.active.router;
     if (router) {
@@ -58,7 +86,7 @@ export class BindingReconciler<K extends BindingKind> implements Reconciler {
       const { plan, configs } = this.plan;
       // Others whose problem changed with this one (two Listeners on one port) get a look too.
       for (const other of new Set([...plan.problems.keys(), ...this.problems.keys()])) {
-        if (other !== name && plan.problems.get(other) !== this.problems.get(other)) ctx.enqueue(rules.kind, other);
+        if (other !== name && plan.problems.get(other) !== this.problems.get(other)) ctx.enqueue(...(rules.resourceOf?.(other) ?? [rules.kind, other]));
       }
       this.problems = plan.problems;
       if (configs !== this.applied || router !== this.appliedTo) {
@@ -67,7 +95,6 @@ export class BindingReconciler<K extends BindingKind> implements Reconciler {
         this.appliedTo = router;
       }
     }
-    if (!(await finishIfDeleted(ctx, rules.kind, name))) await this.writeStatus(name);
   }
 
   /** Writes the status of `name` as the router sees it now (after a router event). */
@@ -102,14 +129,16 @@ export function listenerReconciler(ctx: ControllerContext): BindingReconciler<"L
     activity: "configuring listeners",
     noSite: NO_ACTIVE_SITE,
     plan: async (c) => {
-      const listeners = c.cache.list("Listener");
+      const multiKey = multiKeyAsListeners(c.cache.list("MultiKeyListener"));
+      const listeners = [...c.cache.list("Listener"), ...multiKey.listeners];
       const secrets = secretsOf(c);
       const site = c.active.site;
-      if (!c.network || !site) return planListeners(listeners, secrets);
+      if (!c.network || !site) return planListeners(listeners, secrets, undefined, multiKey.strategies);
       // On Kubernetes a listener is a Service in front of the site's pods: it listens where that says.
       const placements = await step("publishing listeners", () => c.network!.publishListeners(site, listeners.filter((l) => !unsupportedListener(l))));
-      return planListeners(listeners, secrets, placements);
+      return planListeners(listeners, secrets, placements, multiKey.strategies);
     },
+    resourceOf: listenerResourceOf,
     apply: (router, configs) => router.setListeners(configs as ReturnType<typeof planListeners>["configs"]),
     status: (listener, problem, router, now) =>
       listenerStatus(listener.status?.conditions, problem, router?.listeners.find((l) => l.name === listener.metadata.name), now),
@@ -142,7 +171,7 @@ export class SecretReconciler implements Reconciler {
     for (const link of ctx.cache.list("Link")) if (linkSecretName(link) === name) ctx.enqueue("Link", link.metadata.name);
     // A CA the user gave the site (spec.defaultIssuer) signs its link certificates.
     for (const site of ctx.cache.list("Site")) if (site.spec.defaultIssuer === name) ctx.enqueue("Site", site.metadata.name);
-    for (const kind of ["Listener", "Connector"] as const) {
+    for (const kind of ["Listener", "Connector", "MultiKeyListener"] as const) {
       for (const binding of ctx.cache.list(kind)) if (binding.spec.tlsCredentials === name) ctx.enqueue(kind, binding.metadata.name);
     }
     await finishIfDeleted(ctx, "Secret", name);
@@ -151,4 +180,36 @@ export class SecretReconciler implements Reconciler {
 
 function secretsOf(ctx: ControllerContext): Map<string, Secret> {
   return new Map(ctx.cache.list("Secret").map((s) => [s.metadata.name, s]));
+}
+
+/**
+ * MultiKeyListener: served by the Listener plan (they share hosts and ports, and on Kubernetes
+ * the Services in front of the site), with a status of its own: which of its keys are reachable.
+ */
+export class MultiKeyListenerReconciler implements Reconciler {
+  readonly kind: Kind = "MultiKeyListener";
+
+  constructor(
+    private readonly ctx: ControllerContext,
+    private readonly listeners: BindingReconciler<"Listener">,
+  ) {}
+
+  async reconcile(name: string): Promise<ReconcileResult> {
+    await this.listeners.sync(`${MULTI_KEY_PREFIX}${name}`);
+    if (!(await finishIfDeleted(this.ctx, "MultiKeyListener", name))) await this.writeStatus(name);
+  }
+
+  async writeStatus(name: string): Promise<void> {
+    const { ctx } = this;
+    const routerName = `${MULTI_KEY_PREFIX}${name}`;
+    await ctx.status.write("MultiKeyListener", name, () => {
+      const resource = ctx.cache.live("MultiKeyListener", name);
+      if (!resource) return undefined;
+      const router = ctx.active.router;
+      const problem = router ? this.listeners.problemOf(routerName) : NO_ACTIVE_SITE;
+      const routerListener = router?.status().listeners.find((l) => l.name === routerName);
+      const status = multiKeyListenerStatus(resource.status?.conditions, problem, routerListener, keyStrategyOf(resource), new Date().toISOString());
+      return { ...status, observedGeneration: resource.metadata.generation ?? 1 };
+    });
+  }
 }

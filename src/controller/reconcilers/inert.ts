@@ -7,9 +7,9 @@ import { ConditionType, failed, requiredConditions, setCondition, withAggregate,
 import { finishIfDeleted, type ControllerContext, type Reconciler } from "../context.js";
 import type { ReconcileResult } from "../work-queue.js";
 
-export type InertKind = "MultiKeyListener" | "SecuredAccess" | "Certificate" | "AttachedConnector" | "AttachedConnectorBinding";
+export type InertKind = "SecuredAccess" | "Certificate" | "AttachedConnector" | "AttachedConnectorBinding";
 
-export const INERT_KINDS: readonly InertKind[] = ["MultiKeyListener", "SecuredAccess", "Certificate", "AttachedConnector", "AttachedConnectorBinding"];
+export const INERT_KINDS: readonly InertKind[] = ["SecuredAccess", "Certificate", "AttachedConnector", "AttachedConnectorBinding"];
 
 /**
  * Why a resource of `kind` has no effect here. `workloads` is whether the platform runs the site
@@ -17,8 +17,6 @@ export const INERT_KINDS: readonly InertKind[] = ["MultiKeyListener", "SecuredAc
  */
 export function inertReason(kind: InertKind, workloads: boolean): string {
   switch (kind) {
-    case "MultiKeyListener":
-      return "MultiKeyListener is not implemented yet; use one Listener per routing key meanwhile";
     case "SecuredAccess":
       return workloads
         ? "SecuredAccess has no effect on this site: it makes its own Services (RouterAccess or Site link access for links, a Listener for each service) and does not expose pods through SecuredAccess"

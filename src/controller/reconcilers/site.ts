@@ -39,7 +39,7 @@ import { GRANT_CA, GRANT_SERVER, SITE_CA, SITE_SERVER } from "../../api/index.js
 export { GRANT_CA, GRANT_SERVER, SITE_CA, SITE_SERVER };
 
 /** Every kind whose status depends on whether a site is active. */
-const SITE_DEPENDENTS = ["Link", "Listener", "Connector", "AccessGrant", "AccessToken", "RouterAccess"] as const;
+const SITE_DEPENDENTS = ["Link", "Listener", "Connector", "MultiKeyListener", "AccessGrant", "AccessToken", "RouterAccess"] as const;
 
 export function slot(credentials: CredentialStore, name: string): CredentialSlot {
   return { load: () => credentials.load(name), save: (value) => credentials.save(name, value) };
