@@ -163,6 +163,8 @@ export const ListenerSpecSchema = z.strictObject({
   host: z.string({ error: "must be a string" }).min(1, "is required"),
   port: portNumber,
   tlsCredentials: z.string().optional(),
+  /** Ours, as MultiKeyListener has it: clients must present a certificate issued by the Secret's ca.crt. */
+  requireClientCert: z.boolean().optional(),
   type: z.string().optional(),
   observer: z.string().optional(),
   exposePodsByName: z.boolean().optional(),
@@ -239,8 +241,8 @@ export const SecuredAccessSpecSchema = z.strictObject({
 
 /** Certificate: on the original's Kubernetes controller, a request for a certificate in the Secret of the same name. */
 export const CertificateSpecSchema = z.strictObject({
-  /** The CA Secret that signs it; empty for a self-signed CA. */
-  ca: z.string({ error: "must be a string (empty for a self-signed CA)" }),
+  /** The CA Secret that signs it; empty or absent for a self-signed CA (the original requires the field but allows ""). */
+  ca: z.string({ error: "must be a string (empty for a self-signed CA)" }).optional(),
   subject: z.string({ error: "must be a string" }).min(1, "is required"),
   hosts: z.array(z.string({ error: "must be a string" })).optional(),
   client: z.boolean().optional(),

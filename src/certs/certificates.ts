@@ -26,7 +26,7 @@ export interface Credentials {
   key: string;
 }
 
-export type CertificateUsage = "server" | "client";
+export type CertificateUsage = "server" | "client" | "server-and-client";
 
 export interface CertificateRequest {
   commonName: string;
@@ -35,6 +35,8 @@ export interface CertificateRequest {
   usage: CertificateUsage;
   /** The site this certificate speaks for, carried as a SAN URI `urn:skupper:site:<id>`. */
   siteId?: string;
+  /** A CA that signs others (an intermediate of the issuer) rather than a leaf; usage is then ignored. */
+  authority?: boolean;
   validityDays?: number;
   /** Overrides, for tests that need certificates outside their validity period. */
   notBefore?: Date;
@@ -143,12 +145,20 @@ export async function issueCertificate(issuer: Credentials, request: Certificate
   const signer = await importSigningKey(issuer.key);
   const keys = await generateKeys();
   const hosts = uniqueHosts(request.hosts ?? []);
-  const extensions: x509.Extension[] = [
-    new x509.BasicConstraintsExtension(false, undefined, true),
-    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-    new x509.ExtendedKeyUsageExtension([request.usage === "server" ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth], false),
-    await x509.AuthorityKeyIdentifierExtension.create(issuerCert, false),
-  ];
+  const usages = { server: [x509.ExtendedKeyUsage.serverAuth], client: [x509.ExtendedKeyUsage.clientAuth], "server-and-client": [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth] };
+  const extensions: x509.Extension[] = request.authority
+    ? [
+        new x509.BasicConstraintsExtension(true, 0, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
+        await x509.SubjectKeyIdentifierExtension.create(keys.publicKey as never),
+        await x509.AuthorityKeyIdentifierExtension.create(issuerCert, false),
+      ]
+    : [
+        new x509.BasicConstraintsExtension(false, undefined, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+        new x509.ExtendedKeyUsageExtension(usages[request.usage], false),
+        await x509.AuthorityKeyIdentifierExtension.create(issuerCert, false),
+      ];
   const names: Array<{ type: "ip" | "dns" | "url"; value: string }> = hosts.map((host) => (isIP(host) ? { type: "ip" as const, value: host } : { type: "dns" as const, value: host }));
   if (request.siteId !== undefined) names.push({ type: "url", value: siteIdUri(request.siteId) });
   if (names.length > 0) extensions.push(new x509.SubjectAlternativeNameExtension(names, false));

@@ -25,6 +25,7 @@ import { NETWORK_STATUS, ROUTER_CHANGED, ReconcileError, type ActiveSite, type C
 import { AccessGrantReconciler } from "./reconcilers/access-grants.js";
 import { AccessTokenReconciler } from "./reconcilers/access-tokens.js";
 import { connectorReconciler, linkReconciler, listenerReconciler, MultiKeyListenerReconciler, SecretReconciler, type BindingReconciler } from "./reconcilers/bindings.js";
+import { CertificateReconciler } from "./reconcilers/certificates.js";
 import { INERT_KINDS, InertReconciler } from "./reconcilers/inert.js";
 import { GRANT_SERVER, networkStatus, RouterAccessReconciler, SITE_CA, SITE_SERVER, SiteReconciler } from "./reconcilers/site.js";
 import { SelectorBackends } from "./selector-backends.js";
@@ -105,7 +106,8 @@ export class SiteController implements SiteRequestHandler {
     this.bindings = [linkReconciler(this.ctx), listeners, connectorReconciler(this.ctx, this.backends)];
     this.multiKey = new MultiKeyListenerReconciler(this.ctx, listeners);
     const inert = INERT_KINDS.map((kind) => new InertReconciler(this.ctx, kind));
-    for (const reconciler of [this.site, new RouterAccessReconciler(this.ctx), this.grants, this.tokens, ...this.bindings, this.multiKey, new SecretReconciler(this.ctx), ...inert]) {
+    const certificates = new CertificateReconciler(this.ctx);
+    for (const reconciler of [this.site, new RouterAccessReconciler(this.ctx), this.grants, this.tokens, ...this.bindings, this.multiKey, certificates, new SecretReconciler(this.ctx), ...inert]) {
       this.reconcilers.set(reconciler.kind, reconciler);
     }
   }
@@ -115,7 +117,7 @@ export class SiteController implements SiteRequestHandler {
     for (const [token, credentials] of await this.host.state.pendingRedemptions()) this.pending.set(token, credentials);
     await this.ctx.cache.load();
     // The Site first, so the others find it active and their first status is their real one.
-    this.ctx.enqueueAll("Site", "RouterAccess", "Secret", "Link", "Listener", "Connector", "MultiKeyListener", "AccessGrant", "AccessToken", ...INERT_KINDS);
+    this.ctx.enqueueAll("Site", "RouterAccess", "Secret", "Link", "Listener", "Connector", "MultiKeyListener", "Certificate", "AccessGrant", "AccessToken", ...INERT_KINDS);
     this.ctx.enqueue(NETWORK_STATUS);
     this.unwatch = this.host.resources.watch((event) => this.onEvent(event));
     await this.settled();

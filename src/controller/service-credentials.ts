@@ -4,8 +4,8 @@
  * certificate or key that does not parse, or a key that is not the certificate's, is a status
  * sentence naming the Secret, the key and what to do, never a failure at the first connection.
  *
- * Listener: `tls.crt` + `tls.key` (the server certificate clients see), optional `ca.crt` (then
- * clients must present a certificate it issued). Connector: `ca.crt` (the CA the backend's
+ * Listener: `tls.crt` + `tls.key` (the server certificate clients see), and `ca.crt` when the
+ * listener sets `requireClientCert` (clients must then present a certificate it issued). Connector: `ca.crt` (the CA the backend's
  * certificate must chain to), with `useClientCert` also `tls.crt` + `tls.key` (sent to the
  * backend). Private keys are only ever handed on, never put in a message.
  */
@@ -126,19 +126,28 @@ function memo<T>(secret: Secret, purpose: string, check: () => Checked<T>): Chec
   return result;
 }
 
-const LISTENER_NEED: Need = { keys: ["tls.crt", "tls.key"], why: "a TLS listener needs its server certificate and private key; add ca.crt too to require client certificates" };
+const LISTENER_NEED: Need = { keys: ["tls.crt", "tls.key"], why: "a TLS listener needs its server certificate and private key" };
 
 export function listenerTls(listener: Listener, secrets: ReadonlyMap<string, Secret>): Checked<ListenerTls> | undefined {
   const name = listener.spec.tlsCredentials;
   if (!name) return undefined;
   const secret = secrets.get(name);
   if (!secret) return { problem: missingProblem(name, LISTENER_NEED) };
+  const checked = secretListenerTls(name, secret);
+  if (!listener.spec.requireClientCert || "problem" in checked) return checked;
+  if (!checked.credentials.ca) {
+    return { problem: `TLS credentials secret "${name}" has no ca.crt: add the CA that issues the client certificates (requireClientCert is set), or unset requireClientCert` };
+  }
+  return { credentials: { ...checked.credentials, requireClientCert: true } };
+}
+
+function secretListenerTls(name: string, secret: Secret): Checked<ListenerTls> {
   return memo<ListenerTls>(secret, "listener", () => {
     const texts = readKeys(secret, LISTENER_NEED);
     if (typeof texts === "string") return { problem: texts };
     const ca = secretText(secret, "ca.crt");
     if (ca !== undefined && !parseCertificates(ca)) {
-      return { problem: `TLS credentials secret "${name}": ca.crt is not a valid certificate; put ${WHAT["ca.crt"]} that issues the client certificates in ca.crt, or remove ca.crt to accept clients without certificates` };
+      return { problem: `TLS credentials secret "${name}": ca.crt is not a valid certificate; put ${WHAT["ca.crt"]} that issues the client certificates in ca.crt, or remove ca.crt` };
     }
     const credentials: ListenerTls = { cert: texts.get("tls.crt") as string, key: texts.get("tls.key") as string, ...(ca !== undefined ? { ca } : {}) };
     const problem = contextProblem(name, credentials);

@@ -107,8 +107,9 @@ export function multiKeyAsListeners(multiKey: MultiKeyListener[]): { listeners: 
   const strategies = new Map<string, KeyStrategy>();
   for (const mkl of multiKey) {
     const name = `${MULTI_KEY_PREFIX}${mkl.metadata.name}`;
-    const { host, port, tlsCredentials } = mkl.spec;
-    listeners.push({ apiVersion: mkl.apiVersion, kind: "Listener", metadata: { name }, spec: { host, port, routingKey: "", ...(tlsCredentials ? { tlsCredentials } : {}) } } as Listener);
+    const { host, port, tlsCredentials, requireClientCert } = mkl.spec;
+    const spec = { host, port, routingKey: "", ...(tlsCredentials ? { tlsCredentials } : {}), ...(requireClientCert ? { requireClientCert } : {}) };
+    listeners.push({ apiVersion: mkl.apiVersion, kind: "Listener", metadata: { name }, spec } as Listener);
     strategies.set(name, keyStrategyOf(mkl));
   }
   return { listeners, strategies };

@@ -105,10 +105,13 @@ export function siteIssuer(site: Site): string {
   return site.spec.defaultIssuer || SITE_CA;
 }
 
-/** A CA the user gave the site (a Secret with tls.crt and tls.key), or why it cannot sign. */
-export function userIssuer(name: string, secret: Secret | undefined): Credentials | string {
-  const fix = `give the Secret "${name}" the CA's certificate as tls.crt and its key as tls.key, or remove spec.defaultIssuer to use the site's own CA`;
-  if (!secret) return `the issuer Secret "${name}" (spec.defaultIssuer) is not found; ${fix}`;
+/**
+ * A CA the user gave the site (a Secret with tls.crt and tls.key), or why it cannot sign;
+ * `field` is where the Secret was named (the Site's spec.defaultIssuer, a Certificate's spec.ca).
+ */
+export function userIssuer(name: string, secret: Secret | undefined, field = "spec.defaultIssuer"): Credentials | string {
+  const fix = `give the Secret "${name}" the CA's certificate as tls.crt and its key as tls.key${field === "spec.defaultIssuer" ? ", or remove spec.defaultIssuer to use the site's own CA" : ""}`;
+  if (!secret) return `the issuer Secret "${name}" (${field}) is not found; ${fix}`;
   const value = (key: string): string | undefined => {
     const data = secret.data?.[key];
     return data !== undefined ? Buffer.from(data, "base64").toString("utf8") : secret.stringData?.[key];

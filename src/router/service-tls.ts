@@ -12,6 +12,8 @@ export interface ListenerTls {
   cert: string;
   key: string;
   ca?: string;
+  /** Clients must present a certificate that `ca` issued (mutual TLS). */
+  requireClientCert?: boolean;
 }
 
 /** What a connector trusts for its backend, and the client certificate it may present. */
@@ -31,7 +33,7 @@ export const SERVICE_HANDSHAKE_TIMEOUT_MS = DEFAULT_LINK_SERVER_LIMITS.handshake
 export const SERVICE_MAX_HANDSHAKES = 1024;
 
 export function sameListenerTls(a: ListenerTls | undefined, b: ListenerTls | undefined): boolean {
-  return a === b || (a !== undefined && b !== undefined && a.cert === b.cert && a.key === b.key && a.ca === b.ca);
+  return a === b || (a !== undefined && b !== undefined && a.cert === b.cert && a.key === b.key && a.ca === b.ca && a.requireClientCert === b.requireClientCert);
 }
 
 export function sameConnectorTls(a: ConnectorTls | undefined, b: ConnectorTls | undefined): boolean {

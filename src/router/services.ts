@@ -100,7 +100,9 @@ export class ServiceListener {
    */
   update(config: ListenerConfig): void {
     const previous = this.config;
-    const rebind = config.host !== previous.host || config.port !== previous.port || !config.tls !== !previous.tls;
+    // Whether clients must present certificates is the server's option, not its secure context's.
+    const rebind =
+      config.host !== previous.host || config.port !== previous.port || !config.tls !== !previous.tls || !config.tls?.requireClientCert !== !previous.tls?.requireClientCert;
     this.config = config;
     if (rebind && this.reachable) {
       this.closeServer();
@@ -369,6 +371,7 @@ export class LocalSplice implements Connection {
 }
 
 function tlsServerOptions(credentials: ListenerTls): tls.TlsOptions {
-  // With a CA, clients must present a certificate it issued; without one, none is asked for.
-  return { ...listenerContextOptions(credentials), requestCert: credentials.ca !== undefined, rejectUnauthorized: true };
+  // Only when asked to, clients must present a certificate the CA issued; a CA alone (as every
+  // kubernetes.io/tls Secret carries) asks nothing of them.
+  return { ...listenerContextOptions(credentials), requestCert: credentials.requireClientCert === true, rejectUnauthorized: true };
 }

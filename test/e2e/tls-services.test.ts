@@ -199,11 +199,16 @@ describe("TLS listeners and connectors", () => {
     first.destroy();
   });
 
-  test("with ca.crt in the Secret, clients must present a certificate that CA issued", async () => {
+  test("with requireClientCert and ca.crt, clients must present a certificate that CA issued; ca.crt alone asks for none", async () => {
     await plainConnector("mutual");
     await applySecret("west", "mutual-cert", { "tls.crt": listenerCert.cert, "tls.key": listenerCert.key, "ca.crt": ca.cert });
     const port = await freePort();
     await network.run("west", ["listener", "create", "mutual", String(port), "--tls-credentials", "mutual-cert", "--wait", "ready"]);
+    // A kubernetes.io/tls Secret carries ca.crt as a matter of course: that alone changes nothing for clients.
+    assert.equal(await tlsEcho(port, { ca: ca.cert }), "hello over tls\n");
+
+    await apply("west", { apiVersion: "skupper.io/v2alpha1", kind: "Listener", metadata: { name: "mutual" }, spec: { routingKey: "mutual", host: "127.0.0.1", port, tlsCredentials: "mutual-cert", requireClientCert: true } });
+    await eventually("the listener to require client certificates", async () => !(await tlsEcho(port, { ca: ca.cert }).then(() => true, () => false)));
 
     await assert.rejects(tlsEcho(port, { ca: ca.cert }), "a client without a certificate gets no answer");
     await assert.rejects(tlsEcho(port, { ca: ca.cert, cert: strangerCert.cert, key: strangerCert.key }), "a certificate from another CA is refused");

@@ -14,7 +14,7 @@ import { condition, harness, site, withSite } from "../helpers/controller-harnes
 const V = "apiVersion: skupper.io/v2alpha1";
 
 /** Valid documents of each new kind, with every field the original defines. */
-const FULL: Record<(typeof INERT_KINDS)[number] | "MultiKeyListener", string> = {
+const FULL: Record<(typeof INERT_KINDS)[number] | "MultiKeyListener" | "Certificate", string> = {
   MultiKeyListener: `${V}\nkind: MultiKeyListener\nmetadata: {name: mkl}\nspec:\n  host: 0.0.0.0\n  port: 9000\n  tlsCredentials: s\n  requireClientCert: true\n  observer: auto\n  settings: {a: b}\n  strategy:\n    priority:\n      routingKeys: [backend-a, backend-b]\n`,
   SecuredAccess: `${V}\nkind: SecuredAccess\nmetadata: {name: sa}\nspec:\n  accessType: loadbalancer\n  selector: {skupper.io/component: router}\n  ports:\n  - {name: inter-router, port: 55671, targetPort: 55671, protocol: TCP}\n  certificate: skupper-site-server\n  issuer: skupper-site-ca\n  settings: {x: y}\n`,
   Certificate: `${V}\nkind: Certificate\nmetadata: {name: my-cert}\nspec:\n  ca: skupper-site-ca\n  subject: my-server\n  hosts: [a.example, 10.0.0.1]\n  client: false\n  server: true\n  signing: false\n  settings: {}\n`,
@@ -36,7 +36,7 @@ describe("the v2alpha1 kinds of the original are all known", () => {
     }
   });
 
-  for (const kind of [...INERT_KINDS, "MultiKeyListener"] as const) {
+  for (const kind of [...INERT_KINDS, "MultiKeyListener", "Certificate"] as const) {
     test(`${kind}: every field of the original is accepted; an unknown one is refused, naming it`, () => {
       const { resources, problems: found } = parseDocuments(FULL[kind], "in.yaml");
       assert.deepEqual(found, []);
@@ -68,10 +68,10 @@ describe("the rules of the new kinds", () => {
     assert.match(problems(`${base}  selector: {a: b}\n  ports: [{name: a, port: 70000}]\n`).join("\n"), /spec\.ports\.0\.port: must be between 1 and 65535/);
   });
 
-  test("Certificate needs a subject and a ca (empty for a self-signed CA)", () => {
+  test("Certificate needs a subject; its ca may be empty or absent (a self-signed CA)", () => {
     const ok = parseDocuments(`${V}\nkind: Certificate\nmetadata: {name: c}\nspec: {ca: "", subject: my-ca, signing: true}\n`, "in.yaml");
     assert.deepEqual(ok.problems, []);
-    assert.match(problems(`${V}\nkind: Certificate\nmetadata: {name: c}\nspec: {subject: x}\n`).join("\n"), /spec\.ca: is required/);
+    assert.deepEqual(parseDocuments(`${V}\nkind: Certificate\nmetadata: {name: c}\nspec: {subject: my-ca, signing: true}\n`, "in.yaml").problems, [], "stored, an empty ca is dropped");
     assert.match(problems(`${V}\nkind: Certificate\nmetadata: {name: c}\nspec: {ca: x}\n`).join("\n"), /spec\.subject: is required/);
   });
 
@@ -165,11 +165,11 @@ describe("the status of the kinds this site does not act on", () => {
   test("without a Site they get the same status; a changed spec gets a current one", async (t) => {
     const h = harness(t);
     await h.start();
-    const resource = parseDocuments(FULL.Certificate, "in.yaml").resources[0]!;
+    const resource = parseDocuments(FULL.SecuredAccess, "in.yaml").resources[0]! as { spec: Record<string, unknown> };
     await h.resources.create(resource as never);
-    await h.untilStatus("Certificate", "my-cert", "Error");
-    const updated = (await h.resources.update({ ...(resource as object), spec: { ca: "", subject: "other" } } as never)) as { metadata: { generation?: number } };
+    await h.untilStatus("SecuredAccess", "sa", "Error");
+    const updated = (await h.resources.update({ ...(resource as object), spec: { ...resource.spec, accessType: "nodeport" } } as never)) as { metadata: { generation?: number } };
     assert.equal(updated.metadata.generation, 2);
-    await h.untilStatus("Certificate", "my-cert", "Error", (s) => s.observedGeneration === 2);
+    await h.untilStatus("SecuredAccess", "sa", "Error", (s) => s.observedGeneration === 2);
   });
 });

@@ -85,7 +85,11 @@ async function applyFile(ctx: CliContext, file: string): Promise<void> {
         if (resource.kind === "Site") sites.push(resource.metadata.name);
       } catch (err) {
         if (!(err instanceof SkupperError)) throw err;
-        failures.push({ message: `${source}: ${resource.kind} "${resource.metadata.name}" was not applied: ${err.message}`, exitCode: err.exitCode });
+        // The store's own message may already name the resource, even twice; say it once.
+        const label = `${resource.kind} "${resource.metadata.name}": `;
+        let reason = err.message;
+        while (reason.startsWith(label)) reason = reason.slice(label.length);
+        failures.push({ message: `${source}: ${label.slice(0, -2)} was not applied: ${reason}`, exitCode: err.exitCode });
       }
     }
     const active = sites.length > 0 ? await activeSite(ctx) : undefined;

@@ -171,6 +171,10 @@ export class SecretReconciler implements Reconciler {
     for (const link of ctx.cache.list("Link")) if (linkSecretName(link) === name) ctx.enqueue("Link", link.metadata.name);
     // A CA the user gave the site (spec.defaultIssuer) signs its link certificates.
     for (const site of ctx.cache.list("Site")) if (site.spec.defaultIssuer === name) ctx.enqueue("Site", site.metadata.name);
+    // A Certificate keeps the Secret of its name, issued by the CA in the Secret spec.ca.
+    for (const certificate of ctx.cache.list("Certificate")) {
+      if (certificate.metadata.name === name || certificate.spec.ca === name) ctx.enqueue("Certificate", certificate.metadata.name);
+    }
     for (const kind of ["Listener", "Connector", "MultiKeyListener"] as const) {
       for (const binding of ctx.cache.list(kind)) if (binding.spec.tlsCredentials === name) ctx.enqueue(kind, binding.metadata.name);
     }

@@ -7,9 +7,9 @@ import { ConditionType, failed, requiredConditions, setCondition, withAggregate,
 import { finishIfDeleted, type ControllerContext, type Reconciler } from "../context.js";
 import type { ReconcileResult } from "../work-queue.js";
 
-export type InertKind = "SecuredAccess" | "Certificate" | "AttachedConnector" | "AttachedConnectorBinding";
+export type InertKind = "SecuredAccess" | "AttachedConnector" | "AttachedConnectorBinding";
 
-export const INERT_KINDS: readonly InertKind[] = ["SecuredAccess", "Certificate", "AttachedConnector", "AttachedConnectorBinding"];
+export const INERT_KINDS: readonly InertKind[] = ["SecuredAccess", "AttachedConnector", "AttachedConnectorBinding"];
 
 /**
  * Why a resource of `kind` has no effect here. `workloads` is whether the platform runs the site
@@ -21,8 +21,6 @@ export function inertReason(kind: InertKind, workloads: boolean): string {
       return workloads
         ? "SecuredAccess has no effect on this site: it makes its own Services (RouterAccess or Site link access for links, a Listener for each service) and does not expose pods through SecuredAccess"
         : "SecuredAccess is how the original's Kubernetes controller exposes pods through a Service; it has no effect on a local site, which listens on the host itself (RouterAccess or Site link access for links, a Listener for each service)";
-    case "Certificate":
-      return "Certificate has no effect on this site: the site issues its own certificates (site CA, link and grant server certificates, link client certificates) and does not issue certificates on request";
     case "AttachedConnector":
       return workloads
         ? "AttachedConnector is not supported on this platform yet: a site serves its own namespace only; use a Connector with a selector in the site's namespace"
