@@ -17,7 +17,6 @@ import {
   conditionOf,
   ConditionType,
   MAX_FILE_BYTES,
-  parseDocuments,
   validateResource,
   type AccessToken,
   type Link,
@@ -26,7 +25,7 @@ import {
 import { AlreadyExistsError, InvalidInputError, NotFoundError, SkupperError, systemErrorCode, TimeoutError, ValidationError } from "../common/errors.js";
 import { readTextLimited } from "../common/files.js";
 import { samePem } from "../common/pem.js";
-import { parseAccessTokenFile } from "../grants/index.js";
+import { parseAccessTokenFile, parseTokenDocuments } from "../grants/index.js";
 import type { CliContext } from "./context.js";
 import { createResource, current, requireSite } from "./resources.js";
 import { requireRunning } from "./runner.js";
@@ -94,16 +93,7 @@ function v1ClaimToken(secret: Secret, source: string): { token: AccessToken; exp
 
 /** Recognises what a token file holds; anything else is refused with what was found. */
 export function classifyTokenFile(text: string, source: string): TokenFile {
-  let parsed: ReturnType<typeof parseDocuments>;
-  try {
-    parsed = parseDocuments(text, source);
-  } catch (err) {
-    // As for token files: the YAML library throws on some hostile inputs rather than reporting them.
-    if (err instanceof ReferenceError || err instanceof RangeError) throw new ValidationError([`${source}: not valid YAML: ${err.message}`]);
-    throw err;
-  }
-  const { resources, problems } = parsed;
-  if (problems.length > 0) throw new ValidationError(problems);
+  const resources = parseTokenDocuments(text, source);
   const found = resources.map((r) => r.kind).join(", ") || "nothing";
   const [first] = resources;
   if (resources.length === 1 && first?.kind === "AccessToken") return { kind: "access-token", token: first as AccessToken };

@@ -4,7 +4,7 @@ export { DEFAULT_CONNECTION_LIMITS, connectionLimits } from "./connection-guard.
 export type { ConnectionLimits } from "./connection-guard.js";
 export type { GrantLedger, GrantRecord, GrantServerConfig, RedemptionRequest } from "./server.js";
 export { acceptCredentials, credentialNames, redeemToken, RedemptionError } from "./client.js";
-export { parseAccessTokenFile, MAX_TOKEN_FILE_BYTES } from "./token-file.js";
+export { parseAccessTokenFile, parseTokenDocuments, MAX_TOKEN_FILE_BYTES } from "./token-file.js";
 export type { TokenToRedeem, RedeemerIdentity, RedeemedCredentials, RedemptionFailure } from "./client.js";
 export { issueGeneratedLink, issueLinkBundle, linkAccessNotEnabled, revokeWithUserIssuer, siteIssuer, userIssuer } from "./link-bundle.js";
 export type { GeneratedLinkOptions, LinkBundleRequest } from "./link-bundle.js";

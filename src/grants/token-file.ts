@@ -3,16 +3,14 @@
  * Whatever the text, the result is a token or a ValidationError / InvalidInputError whose
  * message says what is wrong and where; never another kind of exception.
  */
-import { parseDocuments, type AccessToken } from "../api/index.js";
+import { parseDocuments, type AccessToken, type Resource } from "../api/index.js";
 import { InvalidInputError, ValidationError } from "../common/errors.js";
 
 /** Token files are a few KiB; anything far larger is not one. */
 export const MAX_TOKEN_FILE_BYTES = 1024 * 1024;
 
-export function parseAccessTokenFile(text: string, source: string): AccessToken {
-  if (Buffer.byteLength(text) > MAX_TOKEN_FILE_BYTES) {
-    throw new InvalidInputError(`${source}: a token file is a few KiB; this one is over ${MAX_TOKEN_FILE_BYTES} bytes, so it is not a token file`);
-  }
+/** The resources of a token file, or a ValidationError with every problem, hostile YAML included. */
+export function parseTokenDocuments(text: string, source: string): Resource[] {
   let parsed: ReturnType<typeof parseDocuments>;
   try {
     parsed = parseDocuments(text, source);
@@ -22,8 +20,15 @@ export function parseAccessTokenFile(text: string, source: string): AccessToken 
     if (err instanceof ReferenceError || err instanceof RangeError) throw new ValidationError([`${source}: not valid YAML: ${err.message}`]);
     throw err;
   }
-  const { resources, problems } = parsed;
-  if (problems.length > 0) throw new ValidationError(problems);
+  if (parsed.problems.length > 0) throw new ValidationError(parsed.problems);
+  return parsed.resources;
+}
+
+export function parseAccessTokenFile(text: string, source: string): AccessToken {
+  if (Buffer.byteLength(text) > MAX_TOKEN_FILE_BYTES) {
+    throw new InvalidInputError(`${source}: a token file is a few KiB; this one is over ${MAX_TOKEN_FILE_BYTES} bytes, so it is not a token file`);
+  }
+  const resources = parseTokenDocuments(text, source);
   const tokens = resources.filter((r): r is AccessToken => r.kind === "AccessToken");
   if (tokens.length !== 1 || resources.length !== 1) {
     throw new InvalidInputError(`${source}: a token file must hold exactly one AccessToken (found ${resources.map((r) => r.kind).join(", ") || "nothing"})`);

@@ -1,5 +1,15 @@
 /** Sentences for why a link could not be made or was lost, from Node.js socket and TLS errors. */
 
+/** Node's TLS error codes for a peer certificate that the trusted CA did not issue. */
+export const UNKNOWN_CA_CODES: ReadonlySet<string> = new Set([
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "CERT_SIGNATURE_FAILURE",
+]);
+
 export interface LinkFailure {
   /** TLS and certificate problems are configuration errors; the rest are (usually) transient. */
   kind: "error" | "pending";
@@ -9,6 +19,12 @@ export interface LinkFailure {
 export function describeLinkFailure(err: unknown, host: string, port: number | string): LinkFailure {
   const code = (err as NodeJS.ErrnoException | undefined)?.code ?? "";
   const where = `${host.includes(":") ? `[${host}]` : host}:${port}`;
+  if (UNKNOWN_CA_CODES.has(code)) {
+    return {
+      kind: "error",
+      message: `TLS: the certificate of ${where} is not signed by the CA in this link's credentials (unknown CA); the endpoint is not the site that issued the token`,
+    };
+  }
   switch (code) {
     case "ENOTFOUND":
     case "EAI_AGAIN":
@@ -25,16 +41,7 @@ export function describeLinkFailure(err: unknown, host: string, port: number | s
       return { kind: "pending", message: `timed out connecting to ${where}` };
     case "ECONNRESET":
       return { kind: "pending", message: `the connection to ${where} was reset` };
-    case "UNABLE_TO_VERIFY_LEAF_SIGNATURE":
-    case "UNABLE_TO_GET_ISSUER_CERT":
-    case "UNABLE_TO_GET_ISSUER_CERT_LOCALLY":
-    case "SELF_SIGNED_CERT_IN_CHAIN":
-    case "DEPTH_ZERO_SELF_SIGNED_CERT":
-    case "CERT_SIGNATURE_FAILURE":
-      return {
-        kind: "error",
-        message: `TLS: the certificate of ${where} is not signed by the CA in this link's credentials (unknown CA); the endpoint is not the site that issued the token`,
-      };
+
     case "CERT_HAS_EXPIRED":
       return { kind: "error", message: `TLS: the certificate of ${where} has expired` };
     case "CERT_NOT_YET_VALID":

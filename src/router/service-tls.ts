@@ -5,6 +5,7 @@
  */
 import net from "node:net";
 import tls from "node:tls";
+import { UNKNOWN_CA_CODES } from "./errors.js";
 import { DEFAULT_LINK_SERVER_LIMITS } from "./links.js";
 
 /** A listener's server certificate; with `ca`, clients must present a certificate it issued. */
@@ -70,16 +71,10 @@ export function backendTlsOptions(host: string, credentials: ConnectorTls, secur
 
 /** A sentence for why the TLS handshake with a backend failed. */
 export function describeBackendTlsFailure(err: NodeJS.ErrnoException & { reason?: string }, where: string): string {
+  if (UNKNOWN_CA_CODES.has(err.code ?? "")) return `the certificate of the backend ${where} is not issued by the CA (ca.crt) of the connector's TLS credentials`;
   switch (err.code) {
     case "ERR_TLS_CERT_ALTNAME_INVALID":
       return `the certificate of the backend ${where} does not name that host (${err.reason ?? err.message}); connect by a name the certificate holds, or set verifyHostname: false`;
-    case "UNABLE_TO_VERIFY_LEAF_SIGNATURE":
-    case "UNABLE_TO_GET_ISSUER_CERT":
-    case "UNABLE_TO_GET_ISSUER_CERT_LOCALLY":
-    case "SELF_SIGNED_CERT_IN_CHAIN":
-    case "DEPTH_ZERO_SELF_SIGNED_CERT":
-    case "CERT_SIGNATURE_FAILURE":
-      return `the certificate of the backend ${where} is not issued by the CA (ca.crt) of the connector's TLS credentials`;
     case "CERT_HAS_EXPIRED":
       return `the certificate of the backend ${where} has expired`;
     case "CERT_NOT_YET_VALID":
