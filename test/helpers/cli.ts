@@ -107,16 +107,28 @@ export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** Ports freePort and freePorts have returned. */
+const handedOut = new Set<number>();
+
 /** A port that was free a moment ago on 127.0.0.1. */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
+  // The kernel may hand a just-closed port out again at once: two calls in a row (a link port
+  // and a grant server port) must still get two ports, so none is given twice in this process.
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const server = net.createServer();
+      server.once("error", reject);
+      server.listen(0, "127.0.0.1", () => {
+        const { port } = server.address() as net.AddressInfo;
+        server.close(() => resolve(port));
+      });
     });
-  });
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error("no port that was not handed out before, after 100 tries");
 }
 
 /** `count` distinct ports that were free a moment ago on 127.0.0.1 (all held open until each is chosen). */
@@ -129,6 +141,7 @@ export async function freePorts(count: number): Promise<number[]> {
     })),
   );
   const ports = servers.map((server) => (server.address() as net.AddressInfo).port);
+  for (const port of ports) handedOut.add(port);
   await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
   return ports;
 }
