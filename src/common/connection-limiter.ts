@@ -13,6 +13,7 @@
  * well, but the TLS sockets it yields are measurably slower for their whole life.)
  */
 import type net from "node:net";
+import type tls from "node:tls";
 
 export interface UnauthenticatedConnectionLimits {
   /** Connections admitted but not yet authenticated; more are closed at once. */
@@ -101,4 +102,32 @@ export class UnauthenticatedConnectionLimiter {
 
 function seconds(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
+}
+
+/**
+ * For a TLS server: admits every raw socket it accepts to `limiter` (from its own 'connection'
+ * event), and returns how to claim a socket's pending entry once its handshake is done
+ * ('secureConnection'); undefined when the limiter has already closed it.
+ */
+export function admitTlsHandshakes(
+  server: tls.Server,
+  limiter: UnauthenticatedConnectionLimiter,
+  reason: string,
+): (socket: tls.TLSSocket) => PendingConnection | undefined {
+  const handshaking = new Map<string, PendingConnection>();
+  const keyOf = (socket: net.Socket) => `${socket.remoteAddress}|${socket.remotePort}`;
+  server.on("connection", (socket: net.Socket) => {
+    const pending = limiter.admit(socket, reason);
+    const key = keyOf(socket);
+    handshaking.set(key, pending);
+    socket.once("close", () => {
+      if (handshaking.get(key) === pending) handshaking.delete(key);
+    });
+  });
+  return (socket) => {
+    const key = keyOf(socket);
+    const pending = handshaking.get(key);
+    handshaking.delete(key);
+    return pending;
+  };
 }

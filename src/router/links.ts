@@ -4,10 +4,10 @@
  * only).
  */
 import { X509Certificate } from "node:crypto";
-import net, { isIP } from "node:net";
+import { isIP } from "node:net";
 import tls from "node:tls";
 import { Backoff } from "../common/backoff.js";
-import { UnauthenticatedConnectionLimiter, type PendingConnection } from "../common/connection-limiter.js";
+import { admitTlsHandshakes, UnauthenticatedConnectionLimiter } from "../common/connection-limiter.js";
 import { logger } from "../common/log.js";
 import { describeLinkFailure, type LinkFailure } from "./errors.js";
 import { peerCertificate, type PeerCertificate } from "./identity.js";
@@ -256,7 +256,6 @@ export class LinkServer {
   private tlsServer: tls.Server | undefined;
   private limiter: UnauthenticatedConnectionLimiter | undefined;
   /** Admitted sockets still in the TLS handshake, by remote address and port. */
-  private readonly handshaking = new Map<string, PendingConnection>();
   private config: LinkServerConfig | undefined;
   private limits: LinkServerLimits = { ...DEFAULT_LINK_SERVER_LIMITS };
   private rejections = 0;
@@ -321,18 +320,9 @@ export class LinkServer {
     // connections and request/response round trips per second). Its own 'connection' listener,
     // registered first, has wrapped the raw socket by the time this one admits it; destroying
     // the raw socket still closes the connection.
-    tlsServer.on("connection", (socket: net.Socket) => {
-      const pending = limiter.admit(socket, `the TLS handshake did not finish within ${seconds(limits.handshakeTimeoutMs)}`);
-      const key = remoteKey(socket);
-      this.handshaking.set(key, pending);
-      socket.once("close", () => {
-        if (this.handshaking.get(key) === pending) this.handshaking.delete(key);
-      });
-    });
+    const claim = admitTlsHandshakes(tlsServer, limiter, `the TLS handshake did not finish within ${seconds(limits.handshakeTimeoutMs)}`);
     tlsServer.on("secureConnection", (socket: tls.TLSSocket) => {
-      const key = remoteKey(socket);
-      const pending = this.handshaking.get(key);
-      this.handshaking.delete(key);
+      const pending = claim(socket);
       if (!pending) {
         socket.destroy();
         return;
@@ -382,9 +372,6 @@ export class LinkServer {
   }
 }
 
-function remoteKey(socket: net.Socket): string {
-  return `${socket.remoteAddress}|${socket.remotePort}`;
-}
 
 function seconds(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;

@@ -6,7 +6,7 @@
 import net from "node:net";
 import tls from "node:tls";
 import { Backoff } from "../common/backoff.js";
-import { UnauthenticatedConnectionLimiter } from "../common/connection-limiter.js";
+import { admitTlsHandshakes, UnauthenticatedConnectionLimiter } from "../common/connection-limiter.js";
 import { logger } from "../common/log.js";
 import { SOCKET_HIGH_WATER_MARK, resetSocket } from "./bridge.js";
 import { ResetCode } from "./frames.js";
@@ -183,18 +183,9 @@ export class ServiceListener {
       { maxConnections: SERVICE_MAX_HANDSHAKES, timeoutMs: SERVICE_HANDSHAKE_TIMEOUT_MS },
       { evicted: (socket, reason) => failed(socket.remoteAddress, reason), expired: (socket, reason) => failed(socket.remoteAddress, reason) },
     );
-    const handshaking = new Map<string, { authenticated(): void }>();
-    const keyOf = (socket: net.Socket) => `${socket.remoteAddress}|${socket.remotePort}`;
-    // The TLS server's own 'connection' listener has wrapped the raw socket when this one runs.
-    server.on("connection", (raw: net.Socket) => {
-      const key = keyOf(raw);
-      handshaking.set(key, limiter.admit(raw, `the TLS handshake did not finish within ${SERVICE_HANDSHAKE_TIMEOUT_MS / 1000} s`));
-      raw.once("close", () => handshaking.delete(key));
-    });
+    const claim = admitTlsHandshakes(server, limiter, `the TLS handshake did not finish within ${SERVICE_HANDSHAKE_TIMEOUT_MS / 1000} s`);
     server.on("secureConnection", (socket: tls.TLSSocket) => {
-      const key = keyOf(socket);
-      handshaking.get(key)?.authenticated();
-      handshaking.delete(key);
+      claim(socket)?.authenticated();
       this.host.handleClient(this, socket);
     });
     server.on("tlsClientError", (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
