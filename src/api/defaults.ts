@@ -1,6 +1,6 @@
 /** Defaults the original system applies, in one place. Where the original was inconsistent, see docs/decisions.md. */
 import { parseDuration } from "../common/duration.js";
-import type { AccessGrant, Link, Site } from "./types.js";
+import type { AccessGrant, Link, Secret, Site } from "./types.js";
 
 export const DEFAULT_REDEMPTIONS_ALLOWED = 1;
 /** The CLI and documentation say 15 minutes; the original controller used 10 when the field was absent. We use 15 everywhere. */
@@ -34,4 +34,10 @@ export function linkSecretName(link: Link): string {
 /** Link cost as the router uses it: values below 1 count as 1. */
 export function linkCost(link: Link): number {
   return Math.max(1, link.spec.cost ?? DEFAULT_LINK_COST);
+}
+
+/** The text of `key` in a Secret: `data` (base64) first, then `stringData`. */
+export function secretValue(secret: Secret, key: string): string | undefined {
+  const data = secret.data?.[key];
+  return data !== undefined ? Buffer.from(data, "base64").toString("utf8") : secret.stringData?.[key];
 }

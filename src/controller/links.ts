@@ -7,6 +7,7 @@ import {
   pending,
   ready,
   requiredConditions,
+  secretValue,
   setCondition,
   withAggregate,
   type Condition,
@@ -58,11 +59,7 @@ export function planLinks(links: Link[], secrets: Map<string, Secret>): LinkPlan
 
 /** TLS credentials from a Secret's `ca.crt`, `tls.crt`, `tls.key`, or a sentence saying what is wrong. */
 export function secretCredentials(secret: Secret): TlsCredentials | string {
-  const value = (key: string): string | undefined => {
-    const data = secret.data?.[key];
-    if (data !== undefined) return Buffer.from(data, "base64").toString("utf8");
-    return secret.stringData?.[key];
-  };
+  const value = (key: string) => secretValue(secret, key);
   const ca = value("ca.crt");
   const cert = value("tls.crt");
   const key = value("tls.key");

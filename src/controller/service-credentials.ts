@@ -11,7 +11,7 @@
  */
 import { createPrivateKey, X509Certificate, type KeyObject } from "node:crypto";
 import tls from "node:tls";
-import type { Connector, Listener, Secret } from "../api/index.js";
+import { secretValue, type Connector, type Listener, type Secret } from "../api/index.js";
 import type { ConnectorTls, ListenerTls } from "../router/index.js";
 
 /** `verifyHostname` when a Connector does not say: see docs/decisions.md (TLS connectors). */
@@ -24,8 +24,7 @@ export type Checked<T> = { credentials: T } | { problem: string };
 
 /** The text of `key` in a Secret: `data` (base64) first, then `stringData`; empty counts as absent. */
 export function secretText(secret: Secret, key: string): string | undefined {
-  const data = secret.data?.[key];
-  const text = data !== undefined ? Buffer.from(data, "base64").toString("utf8") : secret.stringData?.[key];
+  const text = secretValue(secret, key);
   return text && text.trim() ? text : undefined;
 }
 

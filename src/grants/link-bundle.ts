@@ -4,7 +4,7 @@
  * the site CA and nothing of a platform, so the site's controller and, on Kubernetes, the CLI
  * (which reads the CA from its Secret) issue bundles the same way.
  */
-import { Annotation, API_VERSION, DEFAULT_LINK_COST, ROUTER_GROUP, SITE_CA, type Link, type Secret, type Site } from "../api/index.js";
+import { Annotation, API_VERSION, DEFAULT_LINK_COST, ROUTER_GROUP, secretValue, SITE_CA, type Link, type Secret, type Site } from "../api/index.js";
 import { SkupperError } from "../common/errors.js";
 import { issueCertificate, issuerProblem, type Credentials } from "../certs/index.js";
 
@@ -112,11 +112,7 @@ export function siteIssuer(site: Site): string {
 export function userIssuer(name: string, secret: Secret | undefined, field = "spec.defaultIssuer"): Credentials | string {
   const fix = `give the Secret "${name}" the CA's certificate as tls.crt and its key as tls.key${field === "spec.defaultIssuer" ? ", or remove spec.defaultIssuer to use the site's own CA" : ""}`;
   if (!secret) return `the issuer Secret "${name}" (${field}) is not found; ${fix}`;
-  const value = (key: string): string | undefined => {
-    const data = secret.data?.[key];
-    return data !== undefined ? Buffer.from(data, "base64").toString("utf8") : secret.stringData?.[key];
-  };
-  const [cert, key] = [value("tls.crt"), value("tls.key")];
+  const [cert, key] = [secretValue(secret, "tls.crt"), secretValue(secret, "tls.key")];
   if (!cert || !key) return `the issuer Secret "${name}" has no ${[!cert ? "tls.crt" : "", !key ? "tls.key" : ""].filter(Boolean).join(" and ")}; ${fix}`;
   const problem = issuerProblem({ cert, key });
   if (problem) return `the issuer Secret "${name}" cannot sign certificates: ${problem}`;

@@ -11,6 +11,7 @@ import {
   failed,
   ready,
   requiredConditions,
+  secretValue,
   setCondition,
   SITE_CA,
   withAggregate,
@@ -141,11 +142,6 @@ function secretMismatch(secret: Secret, certificate: Certificate, issuer: Creden
     return "its tls.crt is not a valid certificate";
   }
   return undefined;
-}
-
-function secretValue(secret: Secret, key: string): string | undefined {
-  const data = secret.data?.[key];
-  return data !== undefined ? Buffer.from(data, "base64").toString("utf8") : secret.stringData?.[key];
 }
 
 function ignoreNotFound(err: unknown): void {
