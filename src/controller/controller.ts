@@ -242,7 +242,8 @@ export class SiteController implements SiteRequestHandler {
     for (const key of new Set([...seen.keys(), ...this.routerSeen.keys()])) {
       if (seen.get(key) !== this.routerSeen.get(key)) {
         const [kind, name] = [key.slice(0, key.indexOf("/")) as "Link" | "Listener" | "Connector", key.slice(key.indexOf("/") + 1)];
-        if (kind === "Listener" && listenerResourceOf(name)[0] === "MultiKeyListener") await this.multiKey.writeStatus(listenerResourceOf(name)[1]);
+        const [servedKind, servedName] = kind === "Listener" ? listenerResourceOf(name) : [kind, name];
+        if (servedKind === "MultiKeyListener") await this.multiKey.writeStatus(servedName);
         else await this.bindings.find((b) => b.kind === kind)?.writeStatus(name);
       }
     }
