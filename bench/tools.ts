@@ -6,6 +6,32 @@ import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 
+/** Ports freePort has returned. */
+const handedOut = new Set<number>();
+
+/**
+ * A port that was free a moment ago on 127.0.0.1. The kernel may hand a just-closed port out
+ * again at once: two calls in a row (a link port and a grant server port, an iperf3 server and a
+ * listener) must still get two ports, so none is given twice in this process.
+ */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const server = net.createServer();
+      server.once("error", reject);
+      server.listen(0, "127.0.0.1", () => {
+        const { port } = server.address() as net.AddressInfo;
+        server.close(() => resolve(port));
+      });
+    });
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error("no port that was not handed out before, after 100 tries");
+}
+
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 const CLI = path.join(ROOT, "dist", "src", "cli", "main.js");
 
@@ -166,14 +192,7 @@ export class Processes {
   }
 
   freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const server = net.createServer();
-      server.once("error", reject);
-      server.listen(0, "127.0.0.1", () => {
-        const { port } = server.address() as net.AddressInfo;
-        server.close(() => resolve(port));
-      });
-    });
+    return freePort();
   }
 
   killAll(): void {

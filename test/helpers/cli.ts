@@ -4,10 +4,10 @@
  */
 import { execFile } from "node:child_process";
 import { promises as fs } from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { freePort } from "../../bench/tools.js";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 export const CLI = path.join(ROOT, "dist", "src", "cli", "main.js");
@@ -107,42 +107,13 @@ export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Ports freePort and freePorts have returned. */
-const handedOut = new Set<number>();
+/** A port that was free a moment ago on 127.0.0.1, never the same one twice in a process (bench/tools.ts). */
+export { freePort };
 
-/** A port that was free a moment ago on 127.0.0.1. */
-export async function freePort(): Promise<number> {
-  // The kernel may hand a just-closed port out again at once: two calls in a row (a link port
-  // and a grant server port) must still get two ports, so none is given twice in this process.
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const server = net.createServer();
-      server.once("error", reject);
-      server.listen(0, "127.0.0.1", () => {
-        const { port } = server.address() as net.AddressInfo;
-        server.close(() => resolve(port));
-      });
-    });
-    if (!handedOut.has(port)) {
-      handedOut.add(port);
-      return port;
-    }
-  }
-  throw new Error("no port that was not handed out before, after 100 tries");
-}
-
-/** `count` distinct ports that were free a moment ago on 127.0.0.1 (all held open until each is chosen). */
+/** `count` distinct ports that were free a moment ago on 127.0.0.1. */
 export async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: count }, () => new Promise<net.Server>((resolve, reject) => {
-      const server = net.createServer();
-      server.once("error", reject);
-      server.listen(0, "127.0.0.1", () => resolve(server));
-    })),
-  );
-  const ports = servers.map((server) => (server.address() as net.AddressInfo).port);
-  for (const port of ports) handedOut.add(port);
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  const ports: number[] = [];
+  for (let i = 0; i < count; i++) ports.push(await freePort());
   return ports;
 }
 
