@@ -32,6 +32,15 @@ export function randomCode(length = 24): string {
   return out.length === length ? out : randomCode(length);
 }
 
+/**
+ * Expiry falls on a whole second, rounded up: timestamps are shown (and stored by Kubernetes) in
+ * whole seconds, so the instant a user reads as the expiry is the one the grant server enforces,
+ * and a grant never lasts less than its window.
+ */
+function wholeSecondUp(ms: number): number {
+  return Math.ceil(ms / 1000) * 1000;
+}
+
 interface Entry {
   record: GrantRecord;
   createdAt: string;
@@ -65,7 +74,7 @@ export class GrantBook implements GrantLedger {
     const made = existing?.record.made ?? grant.status?.redemptions ?? 0;
     const record: GrantRecord = existing?.record ?? { name, uid, code, expiresAt: 0, allowed: 1, made };
     record.allowed = redemptionsAllowed(grant);
-    record.expiresAt = Date.parse(createdAt) + expirationWindowMs(grant);
+    record.expiresAt = wholeSecondUp(Date.parse(createdAt) + expirationWindowMs(grant));
     const conditions = existing?.conditions ?? grant.status?.conditions ?? [];
     const entry: Entry = { record, createdAt: String(createdAt), resource: grant, conditions };
     this.byName.set(name, entry);

@@ -46,7 +46,8 @@ describe("AccessGrant", () => {
     assert.equal(status.ca, h.host.credentials.saved.get(GRANT_CA)?.cert);
     assert.match(status.code ?? "", /^[A-Za-z0-9]{24}$/);
     assert.equal(status.redemptions, 0);
-    assert.equal(status.expirationTime, new Date(Date.parse(stored?.metadata.creationTimestamp ?? "") + 15 * 60_000).toISOString());
+    const expiry = Math.ceil((Date.parse(stored?.metadata.creationTimestamp ?? "") + 15 * 60_000) / 1000) * 1000;
+    assert.equal(status.expirationTime, new Date(expiry).toISOString(), "the window from creation, rounded up to a whole second");
     assert.equal(status.observedGeneration, 1);
     assert.deepEqual(status.conditions?.map((c) => `${c.type}=${c.status}`), ["Processed=True", "Resolved=True", "Ready=True"]);
     const record = h.ledger?.find(uid);
@@ -132,7 +133,18 @@ describe("AccessGrant", () => {
     await h.resources.create(grant("short", { expirationWindow: "1s" }));
     await h.untilStatus("AccessGrant", "short", "Ready");
     const expired = await h.untilStatus("AccessGrant", "short", "Error", () => true, 4000);
-    assert.match(expired.message ?? "", /^Expired at \d{4}-\d\d-\d\dT/);
+    assert.match(expired.message ?? "", /^Expired at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z$/, "a whole second, as the CLI shows it");
+    assert.equal(expired.expirationTime, /^Expired at (.*)$/.exec(expired.message ?? "")?.[1]);
+  });
+
+  test("the grant server refuses a token from the whole second its status shows as the expiry, not later", async (t) => {
+    const h = await withSite(t, linkAccessSite("west"));
+    await h.resources.create(grant("edge", { expirationWindow: "1s" }));
+    const status = await h.untilStatus("AccessGrant", "edge", "Ready");
+    const shown = Date.parse(status.expirationTime ?? "");
+    assert.equal(shown % 1000, 0, "the expiry is a whole second");
+    const record = h.ledger?.find((await h.get("AccessGrant", "edge"))?.metadata.uid ?? "");
+    assert.equal(record?.expiresAt, shown, "the grant server enforces the instant the status shows");
   });
 
   test("a restart keeps each grant's uid, code and count, and rewrites no status", async (t) => {
