@@ -16,6 +16,8 @@ fi
 need=()
 command -v podman >/dev/null || need+=(podman)
 command -v runc >/dev/null || need+=(runc)
+# podman runs --init containers with catatonit
+[ -x /usr/libexec/podman/catatonit ] || command -v catatonit >/dev/null || need+=(catatonit)
 command -v dockerd >/dev/null || need+=(docker.io)
 if ((${#need[@]})); then
   say "installing ${need[*]}"
