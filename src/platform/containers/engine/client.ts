@@ -135,7 +135,9 @@ export class EngineClient {
   async version(): Promise<EngineVersion> {
     const { body } = await this.expect("GET", "/version", [200]);
     const parsed = this.parse(VersionSchema, body, "its version");
-    const product = parsed.Components?.[0]?.Name ?? this.engine;
+    // Podman says "Podman Engine", dockerd only "Engine".
+    const component = parsed.Components?.[0]?.Name ?? "Engine";
+    const product = component.toLowerCase().includes(this.engine) ? component : `${this.engine === "docker" ? "Docker" : "Podman"} ${component}`;
     return { product, version: parsed.Version, ...(parsed.ApiVersion ? { apiVersion: parsed.ApiVersion } : {}) };
   }
 
