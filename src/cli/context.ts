@@ -7,7 +7,18 @@ import { DEFAULT_NAMESPACE, namespaceFlag, validateNamespace } from "../api/name
 import { parseDuration } from "../common/duration.js";
 import { InvalidInputError, SkupperError } from "../common/errors.js";
 import { DEFAULT_SITE_TIMEOUT_MS, notRunningMessage, openKubernetesPlatform } from "../platform/kubernetes/index.js";
-import { openLocalPlatform } from "../platform/local/index.js";
+import { openContainerPlatform } from "../platform/containers/index.js";
+import {
+  choosePlatform,
+  openLocalPlatform,
+  readPlatformRecord,
+  readPlatformRecordSync,
+  SitePaths,
+  skupperHome,
+  validateNetworkName,
+  writePlatformRecord,
+  type LocalPlatformName,
+} from "../platform/local/index.js";
 import type { Platform, PlatformName } from "../platform/types.js";
 
 /** How Skupper is installed in a cluster, for messages. */
@@ -15,7 +26,7 @@ export { INSTALL_COMMAND as KUBERNETES_INSTALL_COMMAND } from "../platform/kuber
 
 export const PLATFORMS = ["kubernetes", "podman", "docker", "linux"] as const satisfies readonly PlatformName[];
 /** The platforms this version implements; the default first. */
-export const AVAILABLE_PLATFORMS = ["linux", "kubernetes"] as const satisfies readonly PlatformName[];
+export const AVAILABLE_PLATFORMS = ["linux", "kubernetes", "podman", "docker"] as const satisfies readonly PlatformName[];
 
 export interface CliContext {
   namespace: string;
@@ -32,6 +43,13 @@ export interface CliContext {
    * cluster controller runs its pod); the CLI never starts or stops it.
    */
   managedSite: boolean;
+  /** What runs the site: a host process (linux), a container (podman, docker), a pod (kubernetes). */
+  siteRunsIn: "process" | "container" | "pod";
+  /**
+   * Local files only (linux, podman, docker): records the namespace's platform (and, on podman or
+   * docker, the engine network its container joins) unless one is recorded; refuses a different network.
+   */
+  recordPlatform?: (options?: { network?: string }) => Promise<void>;
   /** What to tell a user who needs the running site while it does not run. */
   notRunning: string;
   /** The label selector of a workload (`deployment/NAME`), on platforms that have workloads. */
@@ -74,13 +92,36 @@ export function contextOf(command: Command): CliContext {
   }
   const namespace = validateNamespace(options.namespace ?? DEFAULT_NAMESPACE);
   const nsFlag = namespaceFlag(namespace);
+  // The namespace's recorded platform wins; asking for another one is refused.
+  const paths = new SitePaths(skupperHome(), namespace);
+  const asked = options.platform || process.env.SKUPPER_PLATFORM ? (platformName as LocalPlatformName) : undefined;
+  const chosen = choosePlatform(readPlatformRecordSync(paths), asked);
+  const inContainer = chosen !== "linux";
   return {
     namespace,
     nsFlag,
-    platformName,
-    platform: openLocalPlatform({ namespace }),
+    platformName: chosen,
+    platform: inContainer ? openContainerPlatform({ engine: chosen, namespace }) : openLocalPlatform({ namespace }),
     managedSite: false,
-    notRunning: `The site process of namespace "${namespace}" is not running. Start it with "skupper${nsFlag} system start".`,
+    siteRunsIn: inContainer ? "container" : "process",
+    notRunning: `The site ${inContainer ? "container" : "process"} of namespace "${namespace}" is not running. Start it with "skupper${nsFlag} system start".`,
+    recordPlatform: async ({ network } = {}) => {
+      if (network !== undefined) validateNetworkName(network);
+      if (network !== undefined && !inContainer) {
+        throw new InvalidInputError(`--container-network is for the podman and docker platforms; namespace "${namespace}" uses the ${chosen} platform`);
+      }
+      const recorded = await readPlatformRecord(paths);
+      if (!recorded) {
+        await writePlatformRecord(paths, { platform: chosen, ...(network ? { network } : {}) });
+        return;
+      }
+      if (network !== undefined && network !== recorded.network) {
+        throw new InvalidInputError(
+          `namespace "${namespace}" uses ${recorded.network ? `the container network "${recorded.network}"` : "the host's network"}; it cannot change while the namespace has its site (delete the site first)`,
+          "ERR_PLATFORM",
+        );
+      }
+    },
   };
 }
 
@@ -107,6 +148,7 @@ function kubernetesContext(options: GlobalOptions): CliContext {
     platformName: "kubernetes",
     platform,
     managedSite: true,
+    siteRunsIn: "pod",
     notRunning: notRunningMessage(platform.namespace),
     workloadSelector: (workload) => platform.workloads.workloadSelector(workload),
   };

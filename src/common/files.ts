@@ -236,9 +236,11 @@ const TEMP_MAX_AGE_MS = 10 * 60_000;
  * Removes temp files that a crashed writer left under `dir` (recursively): those whose writer
  * pid is no longer alive, those from before pids were recorded, and any older than ten minutes.
  * A temp file of a live writer (e.g. a CLI command writing right now) is left alone. Returns
- * the files removed.
+ * the files removed. With `pidsVisible: false` (a site process in a container, which cannot see
+ * the host's processes) only age counts: a live writer on the host is never taken for a dead one.
  */
-export async function removeStaleTempFiles(dir: string, now = Date.now()): Promise<string[]> {
+export async function removeStaleTempFiles(dir: string, now = Date.now(), options: { pidsVisible?: boolean } = {}): Promise<string[]> {
+  const pidsVisible = options.pidsVisible ?? true;
   const removed: string[] = [];
   let entries: Dirent[];
   try {
@@ -249,12 +251,12 @@ export async function removeStaleTempFiles(dir: string, now = Date.now()): Promi
   for (const entry of entries) {
     const file = path.join(dir, entry.name);
     if (entry.isDirectory()) {
-      removed.push(...(await removeStaleTempFiles(file, now)));
+      removed.push(...(await removeStaleTempFiles(file, now, options)));
       continue;
     }
     if (!entry.isFile() || !TEMP_ANY.test(entry.name)) continue;
     const pid = TEMP_WITH_PID.exec(entry.name)?.[1];
-    let stale = pid === undefined || !processAlive(Number(pid));
+    let stale = pidsVisible && (pid === undefined || !processAlive(Number(pid)));
     if (!stale) {
       try {
         stale = now - (await fs.stat(file)).mtimeMs > TEMP_MAX_AGE_MS;

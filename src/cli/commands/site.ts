@@ -38,6 +38,7 @@ interface SiteFlags {
   timeout?: string;
   wait?: string;
   output?: string;
+  containerNetwork?: string;
 }
 
 function addSiteFlags(command: Command): Command {
@@ -154,6 +155,7 @@ export function siteCommand(): Command {
   addSiteFlags(site.command("create <name>").description("Create a site and start its site process"))
     .option("--timeout <duration>", "raise an error if the site is not ready in this time", "3m")
     .option("--wait <status>", "wait for the site to be ready, configured, or none", "ready")
+    .option("--container-network <name>", "podman, docker: run the site's container on this engine network (made if absent) instead of the host's network")
     .action(async (name: string, flags: SiteFlags, command: Command) => {
       const ctx = contextOf(command);
       validateName(name);
@@ -163,6 +165,7 @@ export function siteCommand(): Command {
       const site = applyFlags(ctx, base, flags, (option) => command.getOptionValueSource(option) === "cli");
       const deadline = Date.now() + timeoutMs;
       await ctx.platform.prepare();
+      await ctx.recordPlatform?.(flags.containerNetwork !== undefined ? { network: flags.containerNetwork } : {});
       const alreadyThere = (existing: Site) =>
         new AlreadyExistsError(`There is already a site created for this namespace ("${existing.metadata.name}")`);
       const existing = await activeSite(ctx);

@@ -24,6 +24,17 @@ const log = logger("site");
 
 export { DEFAULT_NAMESPACE, SitePaths, skupperHome, validateNamespace } from "./paths.js";
 export {
+  choosePlatform,
+  LOCAL_PLATFORMS,
+  readPlatformRecord,
+  readPlatformRecordSync,
+  removePlatformRecord,
+  validateNetworkName,
+  writePlatformRecord,
+  type LocalPlatformName,
+  type PlatformRecord,
+} from "./platform-record.js";
+export {
   checkResourceName,
   DIR_MODE,
   FILE_MODE,
@@ -103,6 +114,7 @@ export function openLocalPlatform(options: LocalPlatformOptions): LocalPlatform 
       const { file, privateDirectory } = socketLocation(paths, options.requests);
       if (privateDirectory) await fs.rm(file, { force: true });
       await fs.rm(paths.runtime, { recursive: true, force: true });
+      await fs.rm(paths.platformFile, { force: true });
       if (all) await fs.rm(paths.input, { recursive: true, force: true });
     },
   };

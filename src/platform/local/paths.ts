@@ -20,6 +20,13 @@ export class SitePaths {
   readonly logs: string;
   readonly logFile: string;
   readonly pidFile: string;
+  /**
+   * The pid file of a site process running in a container (podman, docker platforms): it holds a
+   * pid of the container's pid namespace, so it is apart from `pidFile`, which holds host pids.
+   */
+  readonly containerPidFile: string;
+  /** Which platform runs this namespace's site (`platform.yaml`, see platform-record.ts). */
+  readonly platformFile: string;
   readonly stateFile: string;
   readonly networkStatusFile: string;
   /** Credentials of redemptions not yet written as resources: `<token>.yaml`. */
@@ -43,6 +50,8 @@ export class SitePaths {
     this.logs = path.join(this.runtime, "logs");
     this.logFile = path.join(this.logs, "site.log");
     this.pidFile = path.join(this.runtime, "site.pid");
+    this.containerPidFile = path.join(this.runtime, "container-site.pid");
+    this.platformFile = path.join(this.root, "platform.yaml");
     this.stateFile = path.join(this.runtime, "site-state.json");
     this.networkStatusFile = path.join(this.runtime, "network-status.json");
     this.redemptions = path.join(this.runtime, "redemptions");
