@@ -144,6 +144,40 @@ for (const engineName of ["podman", "docker"] as EngineName[]) {
       assert.equal(answer, `backend-on-host-${engineName}back`);
     });
 
+    test(
+      "on a named engine network, a site reaches a backend container by its name and publishes its link port to the host",
+      // The test's dockerd runs without a bridge or iptables rules, so as not to disturb the Kubernetes test cluster's.
+      { skip: engineName === "docker" ? "the test's dockerd has no bridge networking" : false },
+      async () => {
+        const network = `skupper-e2e-${process.pid}`;
+        const ns = `${prefix}-net`;
+        const backendName = `${prefix}-backend-${process.pid}`;
+        const [linkPort, grantPort, port] = (await freePorts(3)) as [number, number, number];
+        try {
+          await run(ns, ["--platform", engineName, "site", "create", ns, "--container-network", network, "--enable-link-access", "--link-port", String(linkPort), "--grant-server-port", String(grantPort)]);
+          assert.deepEqual(Object.keys((await container(ns))?.NetworkSettings?.Networks ?? {}), [network], "the site's container is on the named network");
+          await engine.client.createContainer(backendName, {
+            Image: engine.image,
+            Entrypoint: ["/usr/bin/node", "-e", "require('net').createServer((s) => { s.write('in-a-container:'); s.pipe(s); }).listen(9090)"],
+            User: "65532:65532",
+            HostConfig: { NetworkMode: network, Init: true },
+          });
+          await engine.client.startContainer(backendName);
+          // west, on the host's network, dials the link port the engine publishes on the host.
+          await link(west, ns);
+          await run(ns, ["connector", "create", "in-container", "9090", "--host", backendName]);
+          await run(west, ["listener", "create", "in-container", String(port), "--wait", "ready"]);
+          const answer = await eventually("the backend container to answer through the sites", async () => (await exchange(port, "ping")).toString(), 30_000, 250);
+          assert.equal(answer, "in-a-container:ping");
+        } finally {
+          await skupper(["-n", ns, "site", "delete"], { home, env: env() });
+          await engine.client.removeContainer(backendName);
+          await engine.client.removeNetwork(network);
+        }
+        assert.equal(await container(ns), undefined, "site delete removed the site's container");
+      },
+    );
+
     test("a wrong endpoint says that the engine cannot be reached and how to start it", async () => {
       const result = await skupper(["-n", west, "system", "status"], { home, env: { CONTAINER_ENDPOINT: `unix://${sandbox.file("no-engine.sock")}` } });
       assert.equal(result.code, 1);

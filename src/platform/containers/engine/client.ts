@@ -67,6 +67,8 @@ const ContainerSchema = z.object({
   RestartCount: z.number().optional(),
   State: StateSchema,
   Config: z.object({ Labels: z.record(z.string(), z.string()).nullish() }),
+  /** The networks the container is attached to, by name (podman says NetworkMode "bridge" for any of them). */
+  NetworkSettings: z.object({ Networks: z.record(z.string(), z.unknown()).nullish() }).optional(),
 });
 export type ContainerInfo = z.infer<typeof ContainerSchema>;
 
@@ -212,6 +214,14 @@ export class EngineClient {
     const created = await this.request("POST", "/networks/create", { Name: name, Labels: labels, CheckDuplicate: true });
     if (created.status === 409) return; // made meanwhile
     this.check(created, [200, 201], `creating network ${name}`);
+  }
+
+  /** Removes a network; false if there was none of that name. */
+  async removeNetwork(name: string): Promise<boolean> {
+    const answer = await this.request("DELETE", `/networks/${encodeURIComponent(name)}`);
+    if (answer.status === 404) return false;
+    this.check(answer, [200, 204], `removing network ${name}`);
+    return true;
   }
 
   // ---- plumbing ----
