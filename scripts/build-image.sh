@@ -125,7 +125,7 @@ rootfs_sources() {
 content_hash() {
   {
     (cd "$ROOT" && find dist/src -type f ! -name '*.map' -print0 | sort -z | xargs -0 sha256sum)
-    (cd "$ROOT" && sha256sum package.json package-lock.json bin/skupper "$CONTAINERFILE" scripts/build-image.sh scripts/stage-app.sh)
+    (cd "$ROOT" && sha256sum package.json package-lock.json bin/skupper "$CONTAINERFILE" scripts/build-image.sh scripts/stage-app.sh deploy/bundle/*.sh)
     rootfs_sources | while read -r file; do printf '%s  %s\n' "$(sha256sum < "$file" | cut -d' ' -f1)" "$file"; done
   } | sha256sum | cut -d' ' -f1
 }

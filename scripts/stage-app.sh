@@ -5,9 +5,10 @@
 #
 #   bash scripts/stage-app.sh DEST
 #
-# DEST must not exist. It gets package.json, bin/skupper, dist/src (no source maps) and
-# node_modules without development dependencies, type declarations or source maps, and the
-# marker file STAGED_MARKER below, by which a staged app is told from a clone.
+# DEST must not exist. It gets package.json, bin/skupper, dist/src (no source maps), the
+# installer scripts of bundles (deploy/bundle), node_modules without development dependencies,
+# type declarations or source maps, and the marker file STAGED_MARKER below, by which a staged
+# app is told from a clone.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -28,6 +29,8 @@ trap 'rm -f "$log"' EXIT
 mkdir -p "$app/bin"
 cp "$ROOT/package.json" "$ROOT/package-lock.json" "$app/"
 cp "$ROOT/bin/skupper" "$app/bin/"
+mkdir -p "$app/deploy"
+cp -R "$ROOT/deploy/bundle" "$app/deploy/"
 tar -C "$ROOT" --exclude='*.map' -cf - dist/src | tar -C "$app" -xf -
 cp -a "$ROOT/node_modules/." "$app/node_modules/"
 (cd "$app" && npm prune --omit=dev --offline --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null) \

@@ -6,6 +6,7 @@ import { print, timeoutOption, waitOption } from "../output.js";
 import { activeSite, current, statusOf } from "../resources.js";
 import { waitForResource } from "../wait.js";
 import { applyCommand, deleteCommand } from "./apply.js";
+import { generateBundleCommand } from "./bundle.js";
 
 async function start(ctx: CliContext, waitFor: ReturnType<typeof waitOption>, timeoutMs: number): Promise<void> {
   const site = await activeSite(ctx);
@@ -123,6 +124,6 @@ export function systemCommand(): Command {
   system.addCommand(deleteCommand("delete"));
   system.addCommand(unsupported("install", "Install the system controller"));
   system.addCommand(unsupported("uninstall", "Remove the system controller"));
-  system.addCommand(unsupported("generate-bundle", "Generate an installation bundle"));
+  system.addCommand(generateBundleCommand());
   return system;
 }
