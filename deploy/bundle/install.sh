@@ -82,13 +82,19 @@ find_node() {
 # The skupper command of this bundle (not yet installed) on the sites of the prefix.
 bundle_skupper() { SKUPPER_HOME=$prefix "$node" "$here/app/bin/skupper" "$@"; }
 
-# The pid of the namespace's running site process, or nothing.
+# The pid of the namespace's running site process, or nothing. As the skupper command checks it:
+# the process exists and (where /proc tells) runs the site's main module, so neither a pid
+# reused by another process nor an exited process not yet reaped counts.
 site_pid() {
   pid_file=$prefix/namespaces/$1/runtime/site.pid
   [ -f "$pid_file" ] || return 0
   pid=$(cat "$pid_file" 2>/dev/null) || return 0
   case $pid in '' | *[!0-9]*) return 0 ;; esac
-  if kill -0 "$pid" 2>/dev/null; then printf '%s' "$pid"; fi
+  kill -0 "$pid" 2>/dev/null || return 0
+  if [ -d /proc/self ]; then
+    tr '\000' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'site/main\.js' || return 0
+  fi
+  printf '%s' "$pid"
 }
 
 stop_site() {

@@ -87,7 +87,7 @@ export async function readBundleResources(source: ResourceSource, namespace: str
     );
   }
   if (sites.length > 1) {
-    throw new InvalidInputError(`${source.label} holds ${sites.length} Sites (${sites.map((s) => s.metadata.name).join(", ")}): a bundle installs one site; keep one`);
+    throw new InvalidInputError(`${source.label} holds ${sites.length} Sites (${sites.map((s) => s.metadata.name).sort().join(", ")}): a bundle installs one site; keep one`);
   }
   const secrets = new Set(resources.filter((r) => r.kind === "Secret").map((r) => r.metadata.name));
   for (const link of resources.filter((r): r is Link => r.kind === "Link")) {
