@@ -152,13 +152,20 @@ function hostAInstalled(): Promise<string> {
   return installedA;
 }
 
-/** A self-extracting bundle (Site east and west's token), written where its name's path says. */
+/**
+ * A self-extracting bundle of namespace east of west's host (no --input), written where its
+ * name's path says. The namespace holds Site east and west's token, put into its input by hand
+ * (not with the CLI, which would start a site there and redeem the token on west's host).
+ */
 function scriptBundle(): Promise<string> {
   script ??= (async () => {
-    const input = await writeResources(sandbox.file("east-b-input"), { "site.yaml": SITE_EAST, "token.yaml": await fs.readFile(tokenFile, "utf8") });
+    await writeResources(path.join(westHome, "namespaces", "east", "input", "resources"), {
+      "Site-east.yaml": SITE_EAST,
+      "token.yaml": await fs.readFile(tokenFile, "utf8"),
+    });
     const downloads = sandbox.file("downloads");
     await fs.mkdir(downloads, { recursive: true });
-    const out = await ok(["-n", "east", "system", "generate-bundle", path.join(downloads, "east"), "--type", "shell-script", "--input", input], { home: westHome });
+    const out = await ok(["-n", "east", "system", "generate-bundle", path.join(downloads, "east"), "--type", "shell-script"], { home: westHome });
     const file = path.join(downloads, "east.sh");
     assert.match(out, new RegExp(`^Installation bundle available at: ${file}$`, "m"));
     return file;
@@ -227,7 +234,7 @@ test("running the installer again upgrades the app and keeps the site: same id a
   assert.equal(await redemptionsMade(), redemptions, "the token was not redeemed again");
 });
 
-test("a self-extracting bundle installs the same way; a damaged one, or an unsupported platform, installs nothing", async () => {
+test("a self-extracting bundle of a namespace's resources installs the same way; a damaged one, or an unsupported platform, installs nothing", async () => {
   const file = await scriptBundle();
   assert.equal((await fs.stat(file)).mode & 0o777, 0o600);
   const damaged = sandbox.file("damaged.sh");
