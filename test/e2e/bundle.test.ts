@@ -3,7 +3,8 @@
  * made on the host of site `west` from a Site, a token issued by west and a Listener is installed
  * with its own installer into a fresh directory, as on another host (its own SKUPPER_HOME,
  * nothing of ours on PATH), and the installed site links to west and reaches west's TCP service.
- * The self-extracting script installs the same way and refuses a damaged payload; the installer
+ * The self-extracting script, made from a namespace holding a Link and Secret of west's
+ * `link generate`, installs the same way and refuses a damaged payload; the installer
  * upgrades in place keeping the site, and removes it with -x; bad input writes nothing.
  *
  * Each test stands alone (run any one with --test-name-pattern): the bundles and installations
@@ -37,10 +38,10 @@ let listenerPort = 0;
 
 before(async () => {
   const [linkPort, grantPort] = await freePorts(2);
-  await ok(["-n", "west", "site", "create", "west", "--enable-link-access", "--link-port", String(linkPort), "--grant-server-port", String(grantPort)], { home: westHome });
+  await ok(["-n", "west", "site", "create", "west", "--enable-link-access", "--link-port", String(linkPort), "--grant-server-port", String(grantPort), "--host", "127.0.0.1"], { home: westHome });
   echo = await serve((socket) => socket.pipe(socket));
   await ok(["-n", "west", "connector", "create", "echo", String(echo.port), "--host", "127.0.0.1"], { home: westHome });
-  // One token for every installation of this file (each is a site of its own).
+  // Several redemptions allowed, so a second redemption by a reinstall would succeed and show in the count.
   tokenFile = sandbox.file("west-token.yaml");
   await ok(["-n", "west", "token", "issue", tokenFile, "--redemptions-allowed", "5"], { home: westHome });
   listenerPort = await freePort();
@@ -154,20 +155,21 @@ function hostAInstalled(): Promise<string> {
 
 /**
  * A self-extracting bundle of namespace east of west's host (no --input), written where its
- * name's path says. The namespace holds Site east and west's token, put into its input by hand
- * (not with the CLI, which would start a site there and redeem the token on west's host).
+ * name's path says. The namespace holds Site east and the Link and Secret of west's
+ * `link generate`, put into its input by hand (the CLI would start a site there).
  */
 function scriptBundle(): Promise<string> {
   script ??= (async () => {
     await writeResources(path.join(westHome, "namespaces", "east", "input", "resources"), {
       "Site-east.yaml": SITE_EAST,
-      "token.yaml": await fs.readFile(tokenFile, "utf8"),
+      "to-west.yaml": await ok(["-n", "west", "link", "generate", "--name", "to-west"], { home: westHome }),
     });
     const downloads = sandbox.file("downloads");
     await fs.mkdir(downloads, { recursive: true });
     const out = await ok(["-n", "east", "system", "generate-bundle", path.join(downloads, "east"), "--type", "shell-script"], { home: westHome });
     const file = path.join(downloads, "east.sh");
     assert.match(out, new RegExp(`^Installation bundle available at: ${file}$`, "m"));
+    assert.match(out, /carries link credentials \(Secret "to-west"\)/);
     return file;
   })();
   return script;
@@ -234,7 +236,7 @@ test("running the installer again upgrades the app and keeps the site: same id a
   assert.equal(await redemptionsMade(), redemptions, "the token was not redeemed again");
 });
 
-test("a self-extracting bundle of a namespace's resources installs the same way; a damaged one, or an unsupported platform, installs nothing", async () => {
+test("a self-extracting bundle of a namespace's resources (a Site, a generated Link and Secret) installs the same way and links; a damaged one, or an unsupported platform, installs nothing", async () => {
   const file = await scriptBundle();
   assert.equal((await fs.stat(file)).mode & 0o777, 0o600);
   const damaged = sandbox.file("damaged.sh");
@@ -250,7 +252,7 @@ test("a self-extracting bundle of a namespace's resources installs the same way;
   assert.ok(!(await exists(hostB)), "nothing was installed");
 
   await hostBInstalled();
-  await outgoingLink(hostB);
+  assert.equal((await outgoingLink(hostB)).NAME, "to-west");
 });
 
 test("the installer's -x removes the installed site: its process stops and its namespace, app and command are gone", async () => {
