@@ -125,7 +125,7 @@ rootfs_sources() {
 content_hash() {
   {
     (cd "$ROOT" && find dist/src -type f ! -name '*.map' -print0 | sort -z | xargs -0 sha256sum)
-    (cd "$ROOT" && sha256sum package.json package-lock.json bin/skupper "$CONTAINERFILE" scripts/build-image.sh)
+    (cd "$ROOT" && sha256sum package.json package-lock.json bin/skupper "$CONTAINERFILE" scripts/build-image.sh scripts/stage-app.sh deploy/bundle/*.sh)
     rootfs_sources | while read -r file; do printf '%s  %s\n' "$(sha256sum < "$file" | cut -d' ' -f1)" "$file"; done
   } | sha256sum | cut -d' ' -f1
 }
@@ -164,23 +164,9 @@ make_rootfs() {
   rm -rf "$rootfs"
 }
 
-# The compiled app and its production dependencies, made from node_modules without the network.
+# The compiled app and its production dependencies (scripts/stage-app.sh, shared with bundles).
 stage_app() {
-  local app=$work/context/app
-  [ -d "$ROOT/node_modules" ] || die "$ROOT/node_modules is missing. Run \"npm ci\" there first."
-  command -v npm >/dev/null 2>&1 || die "npm is not on PATH; it is needed to drop the development dependencies."
-  mkdir -p "$app/bin"
-  cp "$ROOT/package.json" "$ROOT/package-lock.json" "$app/"
-  cp "$ROOT/bin/skupper" "$app/bin/"
-  tar -C "$ROOT" --exclude='*.map' -cf - dist/src | tar -C "$app" -xf -
-  cp -a "$ROOT/node_modules/." "$app/node_modules/"
-  (cd "$app" && npm prune --omit=dev --offline --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null) \
-    || die "\"npm prune --omit=dev\" failed in the staged copy of node_modules. Run \"npm ci\" in $ROOT and try again."
-  (cd "$app" && npm ls --omit=dev --offline --all >/dev/null 2>"$work/npm-ls.log") \
-    || die "The production dependencies in $ROOT/node_modules do not match package-lock.json: $(tail -5 "$work/npm-ls.log"). Run \"npm ci\" in $ROOT and try again."
-  # Nothing below is read at run time: type declarations and source maps.
-  find "$app/node_modules" -type f \( -name '*.map' -o -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' \) -delete
-  rm -rf "$app/node_modules/@types" "$app/package-lock.json"
+  bash "$ROOT/scripts/stage-app.sh" "$work/context/app" || die "Staging the app failed; see the message above."
 }
 
 # Where the image's source is, without any credentials a remote URL may carry.

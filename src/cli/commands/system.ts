@@ -7,6 +7,7 @@ import { print, timeoutOption, waitOption } from "../output.js";
 import { activeSite, current, statusOf } from "../resources.js";
 import { waitForResource } from "../wait.js";
 import { applyCommand, deleteCommand } from "./apply.js";
+import { generateBundleCommand } from "./bundle.js";
 
 async function start(ctx: CliContext, waitFor: ReturnType<typeof waitOption>, timeoutMs: number): Promise<void> {
   const site = await activeSite(ctx);
@@ -56,18 +57,6 @@ function refuseIfManaged(ctx: CliContext, name: string): void {
     `"system ${name}" is not available on the ${ctx.platformName} platform: there the Skupper controller runs the site of a namespace for as long as it has a Site. ` +
       `"skupper${ctx.nsFlag} site create" starts it, "skupper${ctx.nsFlag} site delete" stops it, and "skupper${ctx.nsFlag} system status" shows it.`,
   );
-}
-
-function unsupported(name: string, description: string): Command {
-  return new Command(name)
-    .description(`${description} (container platforms only; not available on linux)`)
-    .allowUnknownOption(true)
-    .allowExcessArguments(true)
-    .action((_args: unknown, command: Command) => {
-      const platform = resolvePlatform(optionsOf(command).platform);
-      const instead = platform === "kubernetes" ? `; on Kubernetes, install Skupper with "${KUBERNETES_INSTALL_COMMAND}"` : "";
-      throw new SkupperError("ERR_UNSUPPORTED", `"system ${name}" is for the podman and docker platforms; it is not available on the ${platform} platform${instead}`);
-    });
 }
 
 export function systemCommand(): Command {
@@ -170,6 +159,6 @@ export function systemCommand(): Command {
       const engine = enginePlatform(command, "uninstall");
       await uninstallPlatform({ engine, force: !!flags.force, print });
     });
-  system.addCommand(unsupported("generate-bundle", "Generate an installation bundle"));
+  system.addCommand(generateBundleCommand());
   return system;
 }
