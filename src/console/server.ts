@@ -382,6 +382,9 @@ export class ObserverServer {
         return;
       case "/metrics":
         return this.metrics(res);
+      case "/favicon.ico":
+        res.writeHead(204, { ...SECURITY_HEADERS, "cache-control": "max-age=86400" }).end();
+        return;
     }
     const asset = ASSETS[url.pathname];
     if (asset) return this.asset(res, asset);

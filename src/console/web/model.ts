@@ -168,8 +168,10 @@ export function buildModel(view: ConsoleView, time: number, previous?: Model): M
     });
   }
   for (const link of router?.outgoing ?? []) {
-    const remote = link.remoteSiteId ?? `link:${link.name}`;
-    ensureSite(remote, link.remoteSiteName ?? `${link.name} (not reached yet)`);
+    // A link that is down no longer says where it goes: where it went last time it did.
+    const before = previous?.links.find((l) => l.direction === "outgoing" && l.name === link.name && !l.target.startsWith("link:"));
+    const remote = link.remoteSiteId ?? before?.target ?? `link:${link.name}`;
+    ensureSite(remote, link.remoteSiteName ?? (before ? (previous?.sites.find((s) => s.id === remote)?.name ?? remote) : `${link.name} (not reached yet)`));
     const id = pairId(self, remote);
     const up = link.state === "up";
     const message = link.message || link.lastError?.message;
@@ -188,6 +190,7 @@ export function buildModel(view: ConsoleView, time: number, previous?: Model): M
       ...(message ? { message } : {}),
       ...counters(link),
     });
+    if (!up) delete links.get(id)!.rttMs;
   }
   // What was there and is not any more: down (and its sites unreachable), until the page reloads.
   for (const old of previous?.links ?? []) {
@@ -196,7 +199,8 @@ export function buildModel(view: ConsoleView, time: number, previous?: Model): M
       const site = previous?.sites.find((s) => s.id === end);
       if (site && !sites.has(end)) sites.set(end, { ...site, reachable: false, local: end === self });
     }
-    links.set(old.id, { ...old, state: "down", detail: "gone", message: old.detail === "gone" ? old.message : "the link is no longer in the network view", rate: undefined } as LinkEdge);
+    const { rate: _rate, rttMs: _rtt, ...rest } = old;
+    links.set(old.id, { ...rest, state: "down", detail: "gone", message: old.detail === "gone" ? (old.message ?? "") : "the link is no longer in the network view" });
   }
   const seconds = previous ? (time - previous.time) / 1000 : 0;
   for (const link of links.values()) {
