@@ -102,6 +102,8 @@ compile_app() {
   [ -f "$tsc" ] || die "TypeScript is not installed in $ROOT/node_modules. Run \"npm ci\" there first, or pass --no-compile to use dist/ as it is."
   say "compiling (tsc -p tsconfig.json)"
   (cd "$ROOT" && node "$tsc" -p tsconfig.json) || die "The TypeScript build failed; fix the errors above and run again."
+  # The web console's bundle (dist/src/console/web) is copied with dist/src.
+  (cd "$ROOT" && node dist/scripts/build-console.js) || die "Building the web console failed; fix the errors above and run again."
 }
 
 node_binary() {

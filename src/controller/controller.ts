@@ -13,7 +13,9 @@ import {
   setCondition,
   type Kind,
   type Link,
+  type NetworkStatus,
   type Secret,
+  type Site,
 } from "../api/index.js";
 import { SkupperError } from "../common/errors.js";
 import { logger } from "../common/log.js";
@@ -43,6 +45,8 @@ export interface ControllerOptions {
   createGrantServer?: GrantServerFactory;
   /** Backoff of failed reconciles (default 0.5 s doubling to 30 s). */
   backoff?: WorkQueueOptions["backoff"];
+  /** Called after each publication of the network view (the Site or the router changed). */
+  onPublished?: () => void;
 }
 
 /** The part of a site host the controller uses. */
@@ -66,12 +70,14 @@ export class SiteController implements SiteRequestHandler {
   private unwatch: Unwatch | undefined;
   private events: Promise<void> = Promise.resolve();
   private stopped = false;
+  private readonly onPublished: (() => void) | undefined;
 
   constructor(
     private readonly host: ControllerHost,
     options: ControllerOptions,
   ) {
     const cache = new ResourceCache(host.resources);
+    this.onPublished = options.onPublished;
     this.queue = new WorkQueue({
       process: (key) => this.process(key),
       failed: (key, error, delay) => this.failed(key, error, delay),
@@ -147,6 +153,16 @@ export class SiteController implements SiteRequestHandler {
     }
   }
 
+  /** The view of the network now (what is published, computed afresh). */
+  networkStatus(): NetworkStatus {
+    return networkStatus(this.ctx, this.grantServer);
+  }
+
+  /** The Site this controller runs, as last reconciled; undefined when none is active. */
+  activeSite(): Site | undefined {
+    return this.active.router ? this.active.site : undefined;
+  }
+
   // ---- requests from clients ----
 
   async generateLink(request: LinkBundleRequest): Promise<{ link: Link; secret: Secret }> {
@@ -196,6 +212,7 @@ export class SiteController implements SiteRequestHandler {
     if (key === NETWORK_STATUS) {
       const view = networkStatus(this.ctx, this.grantServer);
       await this.host.state.publishNetworkStatus(view);
+      this.onPublished?.();
       return;
     }
     const slash = key.indexOf("/");
@@ -250,5 +267,6 @@ export class SiteController implements SiteRequestHandler {
     this.routerSeen = seen;
     await this.site.refreshStatus();
     await this.host.state.publishNetworkStatus(networkStatus(this.ctx, this.grantServer));
+    this.onPublished?.();
   }
 }

@@ -105,6 +105,12 @@ export interface SiteState {
    * references): deleting the Site then removes them. Absent where they outlive it.
    */
   belongTo?(site: Site): Promise<void>;
+  /**
+   * The credential the observer port (console, metrics) requires when it is bound to a
+   * non-loopback address: random, made on first use, kept as a secret (mode 0600) and the same
+   * on every later start. Absent where the platform keeps none: there only loopback is served.
+   */
+  observerCredential?(): Promise<string>;
 }
 
 // ---- requests a client makes of the site process ----
@@ -124,6 +130,21 @@ export interface SiteRequestHandler {
    * incoming link and every outstanding token stops working. Outgoing links are kept.
    */
   revokeAccess(): Promise<void>;
+  /**
+   * Where the site's observer port (web console, metrics) is, and its credential when it needs
+   * one (`skupper network console`). Absent where the platform's clients cannot ask the site.
+   */
+  observerAccess?(): Promise<ObserverAccess>;
+}
+
+/** The observer port as `skupper network console` shows it. */
+export interface ObserverAccess {
+  state: "off" | "listening" | "error";
+  /** A sentence: where it listens, or why it is off or failed. */
+  message: string;
+  url?: string;
+  credentialRequired: boolean;
+  credential?: string;
 }
 
 // ---- how the site is reached, and reaches services, on its platform ----

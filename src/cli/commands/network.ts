@@ -103,5 +103,37 @@ export function networkCommand(): Command {
       if (problems.length > 0) print();
       for (const problem of problems) print(`Problem: ${problem}`);
     });
+  network
+    .command("console")
+    .description("Print where this site's web console and metrics are, and the credential when they need one")
+    .option("-o, --output <format>", "json or yaml")
+    .action(async (flags: { output?: string }, command: Command) => {
+      const ctx = contextOf(command);
+      const format = outputFormat(flags.output);
+      const ask = ctx.platform.requests.observerAccess?.bind(ctx.platform.requests);
+      if (!ask) throw new SkupperError("ERR_NOT_SUPPORTED", `The console of a site on ${ctx.platform.name} cannot be asked for from here: the site's observer port is reached inside its pod`);
+      if (!(await isRunning(ctx))) {
+        throw new SkupperError("ERR_SITE_NOT_RUNNING", `The site process of namespace "${ctx.namespace}" is not running (start it with "skupper${ctx.nsFlag} system start")`);
+      }
+      const access = await ask();
+      if (format) {
+        print(formatResource(access, format));
+        if (access.state !== "listening") process.exitCode = 1;
+        return;
+      }
+      if (access.state !== "listening" || !access.url) {
+        const hint = access.state === "off" ? `; turn it on with "skupper${ctx.nsFlag} site update --observer-port <port>"` : "";
+        throw new SkupperError("ERR_CONSOLE_OFF", `The console is not available: ${access.message}${hint}`);
+      }
+      print(`Console: ${access.url}`);
+      print(`Metrics: ${access.url}metrics`);
+      if (access.credentialRequired && access.credential) {
+        print(`Credential: ${access.credential}`);
+        print(`  Browsers: open ${access.url}?token=<credential> once, or sign in with the credential.`);
+        print(`  Scrapers and scripts: send "Authorization: Bearer <credential>".`);
+      } else {
+        print("No credential needed: the console listens on loopback only.");
+      }
+    });
   return network;
 }

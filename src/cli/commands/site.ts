@@ -11,6 +11,7 @@ import {
   type Site,
 } from "../../api/index.js";
 import { AlreadyExistsError, InvalidInputError, NotFoundError, systemErrorCode, TimeoutError } from "../../common/errors.js";
+import { DEFAULT_OBSERVER_HOST, ObserverSetting, observerHostProblem, observerPortProblem } from "../../console/index.js";
 import { contextOf, type CliContext } from "../context.js";
 import {
   booleanOption,
@@ -39,6 +40,8 @@ interface SiteFlags {
   wait?: string;
   output?: string;
   containerNetwork?: string;
+  observerPort?: string;
+  observerHost?: string;
 }
 
 function addSiteFlags(command: Command): Command {
@@ -49,7 +52,9 @@ function addSiteFlags(command: Command): Command {
     .option("--host <host>", "host name or IP address other sites use to reach this site; repeat for several (default: this host's addresses and hostname)", collect)
     .option("--link-port <port>", `port that accepts links from other sites (default ${DEFAULT_LINK_PORT})`)
     .option("--grant-server-port <port>", `port of the grant server that redeems tokens (default ${DEFAULT_GRANT_SERVER_PORT})`)
-    .option("--bind-host <address>", "local address to listen on for links and tokens (default: all addresses)");
+    .option("--bind-host <address>", "local address to listen on for links and tokens (default: all addresses)")
+    .option("--observer-port <port>", "serve the web console and metrics on this port (default: off; \"\" turns it off)")
+    .option("--observer-host <address>", `IP address the console and metrics listen on (default ${DEFAULT_OBSERVER_HOST}); any but loopback requires the credential "skupper network console" prints`);
 }
 
 function validateName(name: string, what = "site"): void {
@@ -96,8 +101,18 @@ function applyFlags(ctx: CliContext, site: Site, flags: SiteFlags, explicit: (na
   if (explicit("grantServerPort")) setting(SiteSetting.grantServerPort, String(portOption("grant-server-port", flags.grantServerPort)));
   if (explicit("host")) setting(SiteSetting.advertisedHosts, (flags.host ?? []).join(","));
   if (explicit("bindHost")) setting(SiteSetting.bindHost, flags.bindHost ?? "");
+  if (explicit("observerPort")) setting(ObserverSetting.port, checked("--observer-port", flags.observerPort ?? "", observerPortProblem));
+  if (explicit("observerHost")) setting(ObserverSetting.host, checked("--observer-host", flags.observerHost ?? "", observerHostProblem));
   if (Object.keys(spec.settings).length === 0) delete (spec as { settings?: unknown }).settings;
   return { ...site, spec };
+}
+
+/** A flag's value if it is empty (the setting is removed) or has no problem; else exit code 2. */
+function checked(flag: string, value: string, problem: (value: string) => string | undefined): string {
+  if (value === "") return value;
+  const found = problem(value);
+  if (found) throw new InvalidInputError(`${flag}: ${found}`);
+  return value;
 }
 
 /**

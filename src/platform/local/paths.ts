@@ -29,6 +29,8 @@ export class SitePaths {
   readonly platformFile: string;
   readonly stateFile: string;
   readonly networkStatusFile: string;
+  /** The credential of the observer port (console, metrics) when it is not on loopback (docs/console.md). */
+  readonly observerCredentialFile: string;
   /** Credentials of redemptions not yet written as resources: `<token>.yaml`. */
   readonly redemptions: string;
   /** Where the site process serves client requests, if the path is short enough (see requests.ts). */
@@ -54,6 +56,7 @@ export class SitePaths {
     this.platformFile = path.join(this.root, "platform.yaml");
     this.stateFile = path.join(this.runtime, "site-state.json");
     this.networkStatusFile = path.join(this.runtime, "network-status.json");
+    this.observerCredentialFile = path.join(this.runtime, "observer-credential");
     this.redemptions = path.join(this.runtime, "redemptions");
     this.socketFile = path.join(this.runtime, "site.sock");
     this.inputLock = path.join(this.root, "input.lock");

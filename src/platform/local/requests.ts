@@ -7,7 +7,8 @@
  *   in a directory of mode 0700 that must be ours (it is refused otherwise, by server and
  *   client: another user could otherwise stand in for the site process). The socket is 0600.
  * - Protocol: one request per connection, a JSON object on one line of at most 64 KiB, which
- *   must arrive within 10 s: `{"op":"generate-link","request":{...}}` or `{"op":"revoke-access"}`.
+ *   must arrive within 10 s: `{"op":"generate-link","request":{...}}`, `{"op":"revoke-access"}` or
+ *   `{"op":"observer-access"}` (where the console is, and its credential).
  *   The answer is one line: `{"ok":true,"result":...}` or
  *   `{"ok":false,"error":{"code","message","exitCode"}}`; then the connection is closed.
  * - Every field is checked (names with the resource-name rules) before the handler sees it;
@@ -22,7 +23,7 @@ import { resourceNameProblem, validateResource, type Link, type Secret } from ".
 import { errorMessage, InvalidInputError, SkupperError, TimeoutError, type ExitCode } from "../../common/errors.js";
 import { MiB } from "../../common/files.js";
 import { logger } from "../../common/log.js";
-import type { LinkBundleRequest, SiteRequestHandler } from "../types.js";
+import type { LinkBundleRequest, ObserverAccess, SiteRequestHandler } from "../types.js";
 import { DIR_MODE } from "./files.js";
 import type { SitePaths } from "./paths.js";
 import { runningPid } from "./pidfile.js";
@@ -44,7 +45,7 @@ const SOCKET_MODE = 0o600;
 /** How long closing waits for requests being handled (the site process gives itself 5 s to stop). */
 const CLOSE_GRACE_MS = 2_000;
 
-export type SiteRequest = { op: "generate-link"; request: LinkBundleRequest } | { op: "revoke-access" };
+export type SiteRequest = { op: "generate-link"; request: LinkBundleRequest } | { op: "revoke-access" } | { op: "observer-access" };
 
 export interface RequestChannelOptions {
   /** Base of the fallback socket directory (default: os.tmpdir()). */
@@ -104,6 +105,10 @@ export function readSiteRequest(value: unknown): SiteRequest {
   if (value.op === "revoke-access") {
     onlyKeys(value, ["op"], "a revoke-access request");
     return { op: "revoke-access" };
+  }
+  if (value.op === "observer-access") {
+    onlyKeys(value, ["op"], "an observer-access request");
+    return { op: "observer-access" };
   }
   if (value.op !== "generate-link") throw new InvalidInputError(`unknown request ${JSON.stringify(String(value.op).slice(0, 80))}`);
   onlyKeys(value, ["op", "request"], "a generate-link request");
@@ -219,6 +224,10 @@ export async function serveSiteRequests(paths: SitePaths, handler: SiteRequestHa
       }
       const request = readSiteRequest(value);
       if (request.op === "generate-link") return { ok: true, result: await handler.generateLink(request.request) };
+      if (request.op === "observer-access") {
+        if (!handler.observerAccess) throw new SkupperError("ERR_NOT_SUPPORTED", "This site process has no observer port (web console, metrics)");
+        return { ok: true, result: await handler.observerAccess() };
+      }
       await handler.revokeAccess();
       return { ok: true, result: {} };
     } catch (err) {
@@ -381,5 +390,19 @@ export class LocalRequestClient implements SiteRequestHandler {
 
   async revokeAccess(): Promise<void> {
     await requestSite(this.paths, { op: "revoke-access" }, this.options);
+  }
+
+  async observerAccess(): Promise<ObserverAccess> {
+    const result = await requestSite(this.paths, { op: "observer-access" }, this.options);
+    const bad = () => new SkupperError("ERR_SITE_REQUEST", `The site process of namespace "${this.paths.namespace}" answered with something that is not where its console is`);
+    if (!isObject(result) || !["off", "listening", "error"].includes(result.state as string) || typeof result.message !== "string" || typeof result.credentialRequired !== "boolean") throw bad();
+    if ((result.url !== undefined && typeof result.url !== "string") || (result.credential !== undefined && typeof result.credential !== "string")) throw bad();
+    return {
+      state: result.state as ObserverAccess["state"],
+      message: result.message,
+      credentialRequired: result.credentialRequired,
+      ...(typeof result.url === "string" ? { url: result.url } : {}),
+      ...(typeof result.credential === "string" ? { credential: result.credential } : {}),
+    };
   }
 }

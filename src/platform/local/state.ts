@@ -3,6 +3,8 @@
  *
  * - `site-state.json`: the site's identity, `{"siteId": "<uuid>"}`;
  * - `network-status.json`: the view of the network the site publishes for the CLI;
+ * - `observer-credential`: the credential of the observer port (console, metrics) on a
+ *   non-loopback address, made the first time it is needed;
  * - `redemptions/<token>.yaml`: credentials a redemption yielded, kept from the moment they
  *   arrive until they are written as resources. The grant server counts a redemption before it
  *   answers, so these files are what lets a site that stops half-way through writing a
@@ -10,12 +12,12 @@
  *
  * Every file is written atomically with mode 0600.
  */
-import { createHash, randomUUID } from "node:crypto";
+import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { MAX_FILE_BYTES, parseDocuments, resourceNameProblem, toYamlDocuments, type Link, type NetworkStatus, type Secret } from "../../api/index.js";
 import { InvalidInputError } from "../../common/errors.js";
-import { readFileIfExists, removeIfExists, writeFileAtomic } from "../../common/files.js";
+import { createFileExclusive, readFileIfExists, removeIfExists, writeFileAtomic } from "../../common/files.js";
 import { logger } from "../../common/log.js";
 import type { PendingCredentials, SiteIdentity, SiteState } from "../types.js";
 import { DIR_MODE, FILE_MODE } from "./files.js";
@@ -131,6 +133,16 @@ export class LocalSiteState implements SiteState {
 
   async removePendingRedemption(token: string): Promise<void> {
     await removeIfExists(this.redemptionFile(token));
+  }
+
+  /** `runtime/observer-credential` (0600): made on first use, the same on every later start. */
+  async observerCredential(): Promise<string> {
+    const file = this.paths.observerCredentialFile;
+    const existing = (await readFileIfExists(file))?.trim();
+    if (existing) return existing;
+    await fs.mkdir(this.paths.runtime, { recursive: true, mode: DIR_MODE });
+    await createFileExclusive(file, `${randomBytes(32).toString("base64url")}\n`, { mode: FILE_MODE });
+    return ((await readFileIfExists(file)) ?? "").trim();
   }
 
   private redemptionFile(token: string): string {

@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import type { NetworkStatus } from "../../api/index.js";
 import type { PendingCredentials, SiteIdentity, SiteState } from "../types.js";
 import { FaultInjector, type FaultOptions } from "./faults.js";
@@ -40,6 +40,13 @@ export class MemorySiteState implements SiteState {
   async savePendingRedemption(token: string, credentials: PendingCredentials): Promise<void> {
     this.faults.check("savePendingRedemption", "");
     this.redemptions.set(token, structuredClone(credentials));
+  }
+
+  /** The observer port's credential: one per state, like the local platform's file. */
+  observer = randomBytes(32).toString("base64url");
+
+  async observerCredential(): Promise<string> {
+    return this.observer;
   }
 
   async removePendingRedemption(token: string): Promise<void> {
