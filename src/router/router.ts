@@ -494,7 +494,7 @@ export class Router implements DataPlane, SessionOwner, DialerHost, LinkServerHo
     this.dialerOf.delete(session);
     dialer?.sessionDown(session, reason);
     if (wasUp && linkDownChannel.hasSubscribers) {
-      linkDownChannel.publish(build.linkDown(this.siteId, this.linkInfo(session, dialer), dialer && dialer.state !== "up" ? dialer.message : reason));
+      linkDownChannel.publish(build.linkDown(this.siteId, this.linkInfo(session, dialer), dialer?.state !== "up" && dialer?.message ? dialer.message : reason));
     }
     if (session.role === "acceptor" && wasUp) {
       log.info(`incoming link "${session.peer?.linkName ?? "?"}" from site ${session.peer?.siteName} is down: ${reason}`);
