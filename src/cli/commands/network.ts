@@ -139,7 +139,7 @@ export function networkCommand(): Command {
         print();
         print(
           table(
-            ["ROUTING KEY", "FROM", "TO", "CONNECTIONS", "SENT", "RECEIVED"],
+            ["ROUTING KEY", "FROM", "TO", "CONNECTIONS", "TO SERVICE", "FROM SERVICE"],
             flows.map((f) => [f.routingKey, f.from, f.to, `${f.active} open, ${f.opened} in all`, humanBytes(f.bytesToService), humanBytes(f.bytesFromService)]),
           ),
         );
