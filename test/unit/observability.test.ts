@@ -190,6 +190,31 @@ describe("stream events", () => {
   });
 });
 
+describe("a connection joined locally", () => {
+  test("listener and connector on one site: counted on both, as two streams with the site itself as the remote", async () => {
+    const seen = record();
+    const a = router("a");
+    const backend = await serve(echoUpper);
+    cleanup.push(() => backend.close());
+    const port = await freePort();
+    a.setConnectors([{ name: "local-backend", host: "127.0.0.1", port: backend.port, routingKey: "local" }]);
+    a.setListeners([{ name: "local", host: "127.0.0.1", port, routingKey: "local" }]);
+    await until("the listener to open", () => a.status().listeners[0]?.state === "listening");
+    assert.deepEqual(await exchange(port, "hey"), { reply: "HEY!", end: "end" });
+    await until("both streams closed", () => seen.close.length === 2);
+    assert.deepEqual(
+      seen.close.map((m) => [m.stream.role, m.stream.remoteSiteId, m.outcome, m.bytesIn, m.bytesOut]).sort(),
+      [
+        ["connector", "id-a", "end", 3, 4],
+        ["listener", "id-a", "end", 4, 3],
+      ],
+    );
+    const { listeners, connectors } = a.status();
+    assert.deepEqual([listeners[0]?.opened, listeners[0]?.bytesOut, listeners[0]?.bytesIn], [1, 3, 4]);
+    assert.deepEqual([connectors[0]?.opened, connectors[0]?.bytesIn, connectors[0]?.bytesOut], [1, 3, 4]);
+  });
+});
+
 describe("link events", () => {
   test("link up and down carry the link, the remote site, live stats and the reason", async () => {
     const seen = record();
