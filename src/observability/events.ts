@@ -96,7 +96,7 @@ export type StreamOutcome = "end" | "reset" | "refused";
 
 export interface StreamCloseMessage {
   siteId: string;
-  /** Undefined for a connection refused before any stream existed (no reachable connector). */
+  /** For a client refused before any stream existed (no reachable connector), `remoteSiteId` is "". */
   stream: StreamInfo;
   /** `end`: both directions finished; `reset`: aborted after it was accepted; `refused`: before. */
   outcome: StreamOutcome;

@@ -131,7 +131,7 @@ export interface IncomingLinkStatus {
   reconnects?: number;
 }
 
-export interface ListenerStatus {
+export interface ListenerStatus extends Partial<ServiceTraffic> {
   name: string;
   routingKey: string;
   host: string;
@@ -143,9 +143,8 @@ export interface ListenerStatus {
   reachableKeys?: string[];
   connections: number;
 }
-export interface ListenerStatus extends Partial<ServiceTraffic> {}
 
-export interface ConnectorStatus {
+export interface ConnectorStatus extends Partial<ServiceTraffic> {
   name: string;
   routingKey: string;
   host: string;
@@ -153,7 +152,6 @@ export interface ConnectorStatus {
   hasMatchingListener: boolean;
   connections: number;
 }
-export interface ConnectorStatus extends Partial<ServiceTraffic> {}
 
 export interface LinkServerStatus {
   state: "disabled" | "listening" | "error";
