@@ -6,7 +6,6 @@
 import type { DataPlane } from "./data-plane.js";
 import type net from "node:net";
 import type tls from "node:tls";
-import { logger } from "../common/log.js";
 import { SocketBridge, resetSocket, type BridgeAccounting, type BridgeOwner } from "./bridge.js";
 import { ResetCode } from "./frames.js";
 import { IncomingIdentities, outgoingIdentityCheck, type PeerCertificate } from "./identity.js";
@@ -54,7 +53,6 @@ import {
 } from "../observability/events.js";
 import type { ServiceCounts } from "./services.js";
 
-const log = logger("router");
 
 const MAX_HOPS = 32;
 /** A stream not accepted in this time is abandoned (backend connect timeout plus slack). */
@@ -473,9 +471,6 @@ export class Router implements DataPlane, SessionOwner, DialerHost, LinkServerHo
     const ups = this.linkUps.get(key) ?? 0;
     if (this.linkUps.size < MAX_TRAFFIC_ENTRIES || this.linkUps.has(key)) this.linkUps.set(key, ups + 1);
     if (linkUpChannel.hasSubscribers) linkUpChannel.publish(build.linkUp(this.siteId, info, ups));
-    if (session.role === "acceptor") {
-      log.info(`incoming link "${session.peer?.linkName ?? "?"}" from site ${session.peer?.siteName} is up`);
-    }
     this.refreshSelf();
     this.notifyChange();
   }
@@ -493,9 +488,6 @@ export class Router implements DataPlane, SessionOwner, DialerHost, LinkServerHo
     dialer?.sessionDown(session, reason);
     if (wasUp && linkDownChannel.hasSubscribers) {
       linkDownChannel.publish(build.linkDown(this.siteId, this.linkInfo(session, dialer), dialer?.state !== "up" && dialer?.message ? dialer.message : reason));
-    }
-    if (session.role === "acceptor" && wasUp) {
-      log.info(`incoming link "${session.peer?.linkName ?? "?"}" from site ${session.peer?.siteName} is down: ${reason}`);
     }
     if (wasUp && !this.closed) this.refreshSelf();
     this.notifyChange();

@@ -1,6 +1,6 @@
 /** A site on any platform: the controller on the platform's stores, serving client requests. */
 import { SiteController } from "../controller/index.js";
-import { startSiteMetrics, type SiteMetrics } from "../observability/index.js";
+import { startEventLog, startSiteMetrics, type SiteMetrics } from "../observability/index.js";
 import type { SiteHost } from "../platform/index.js";
 
 export interface RunningSite {
@@ -13,6 +13,7 @@ export interface RunningSite {
 }
 
 export async function runSite(host: SiteHost, options: { version: string }): Promise<RunningSite> {
+  const stopEventLog = startEventLog();
   const controller = new SiteController(host, { version: options.version });
   await controller.start();
   const stopServing = await host.serveRequests(controller);
@@ -21,6 +22,7 @@ export async function runSite(host: SiteHost, options: { version: string }): Pro
     async stop() {
       await stopServing();
       await controller.stop();
+      stopEventLog();
     },
   };
 }

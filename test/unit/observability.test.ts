@@ -10,7 +10,8 @@ import diagnostics from "node:diagnostics_channel";
 import net from "node:net";
 import { afterEach, describe, test } from "node:test";
 import { createCA, issueCertificate } from "../../src/certs/index.js";
-import { setLogLevel } from "../../src/common/log.js";
+import { setLogLevel, setLogSink } from "../../src/common/log.js";
+import { startEventLog } from "../../src/observability/log.js";
 import {
   build,
   CHANNELS,
@@ -239,6 +240,23 @@ describe("link events", () => {
     await until("up again", () => seen.linkUp.length === 4);
     assert.deepEqual(seen.linkUp.slice(2).map((m) => m.reconnects), [1, 1]);
     assert.equal(b.status().incoming[0]?.reconnects, 1);
+  });
+});
+
+describe("the site log", () => {
+  test("logs incoming links coming and going, from the link events", async () => {
+    const lines: string[] = [];
+    setLogSink((line) => lines.push(line));
+    setLogLevel("info");
+    cleanup.push(() => setLogLevel("error"), () => setLogSink((line) => process.stderr.write(line + "\n")));
+    cleanup.push(startEventLog());
+    const a = router("a");
+    const b = router("b");
+    const ab = linkRouters(a, b, { name: "a-to-b" });
+    await until("the up line", () => lines.some((l) => l.includes('incoming link "a-to-b" from site a is up')));
+    ab.socketA.cut();
+    await until("the down line", () => lines.some((l) => /incoming link "a-to-b" from site a is down: ./.test(l)));
+    assert.ok(!lines.some((l) => l.includes("incoming link") && l.includes("from site b")), "outgoing links are their dialer's to log");
   });
 });
 
