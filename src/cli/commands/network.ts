@@ -89,7 +89,7 @@ export function networkCommand(): Command {
             })),
             listeners: Object.keys(s.listeners).sort(),
             connectors: Object.keys(s.connectors).sort(),
-            ...(s.traffic ? { traffic: s.traffic.services.map((t) => ({ ...t, peer: names.get(t.peer) ?? t.peer })) } : {}),
+            ...(Array.isArray(s.traffic?.services) ? { traffic: s.traffic.services.map((t) => ({ ...t, peer: names.get(t.peer) ?? t.peer })) } : {}),
           }))
           .sort((a, b) => a.name.localeCompare(b.name)),
         services: [],
