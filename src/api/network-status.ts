@@ -13,7 +13,61 @@ export interface NetworkLinkServer {
   message: string;
 }
 
-export interface NetworkOutgoingLink {
+/** The last failure of a link, and when it happened (epoch ms). */
+export interface NetworkLinkError {
+  message: string;
+  at: number;
+}
+
+/**
+ * Counters a link adds (all optional: sites before them do not write them). Bytes are the link's
+ * own, framing included, since the site process started (outgoing: over all its connections).
+ */
+export interface NetworkLinkTraffic {
+  bytesIn?: number;
+  bytesOut?: number;
+  /** Times the link came up again after it had been up. */
+  reconnects?: number;
+}
+
+/**
+ * Counters of a listener or connector since the site process started. Bytes are the application's,
+ * counted on the network side: a listener's `bytesOut` and a connector's `bytesIn` are what
+ * clients sent to the service (docs/metrics.md).
+ */
+export interface NetworkServiceTraffic {
+  bytesIn?: number;
+  bytesOut?: number;
+  opened?: number;
+  /** Refused before the far end accepted (no connector, backend down, …). */
+  refused?: number;
+  /** Aborted after being accepted. */
+  reset?: number;
+}
+
+/** One account of a site's traffic summary: its connections for one routing key with one peer site. */
+export interface NetworkTrafficService {
+  routingKey: string;
+  /** `listener`: the site's clients use the service; `connector`: the site serves it. */
+  role: "listener" | "connector";
+  /** Site id at the other end (connector's site for a listener, listener's site for a connector). */
+  peer: string;
+  opened: number;
+  active: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+/** A site's traffic summary, as it flooded the network (docs/link-protocol.md §12). */
+export interface NetworkSiteTraffic {
+  /** When that site made it (its clock, epoch ms). */
+  at: number;
+  services: NetworkTrafficService[];
+  /** Accounts left out to keep the summary small. */
+  dropped: { entries: number; opened: number; bytes: number };
+}
+
+export interface NetworkOutgoingLink extends NetworkLinkTraffic {
   name: string;
   state: "connecting" | "up" | "error" | (string & {});
   message: string;
@@ -22,9 +76,10 @@ export interface NetworkOutgoingLink {
   remoteSiteName?: string;
   rttMs?: number;
   since: number;
+  lastError?: NetworkLinkError;
 }
 
-export interface NetworkIncomingLink {
+export interface NetworkIncomingLink extends NetworkLinkTraffic {
   name: string;
   remoteSiteId: string;
   remoteSiteName: string;
@@ -34,7 +89,7 @@ export interface NetworkIncomingLink {
   remoteAddress?: string;
 }
 
-export interface NetworkListener {
+export interface NetworkListener extends NetworkServiceTraffic {
   name: string;
   routingKey: string;
   host: string;
@@ -45,7 +100,7 @@ export interface NetworkListener {
   connections: number;
 }
 
-export interface NetworkConnector {
+export interface NetworkConnector extends NetworkServiceTraffic {
   name: string;
   routingKey: string;
   host: string;
@@ -62,7 +117,7 @@ export interface NetworkSite {
   version?: string;
   /** Neighbour site id → link cost. */
   links: Record<string, number>;
-  /** Neighbour site id → measured round-trip time in ms. */
+  /** Neighbour site id → measured round-trip time in ms (from the site's traffic summary). */
   rtt?: Record<string, number>;
   /** Routing key → number of connectors at that site. */
   connectors: Record<string, number>;
@@ -71,6 +126,8 @@ export interface NetworkSite {
   reachable: boolean;
   /** Path cost from this site; 0 for this site. */
   cost?: number;
+  /** The site's last traffic summary that reached this site. */
+  traffic?: NetworkSiteTraffic;
 }
 
 /** The router's part of the view. */

@@ -21,7 +21,7 @@ import { SkupperError } from "../common/errors.js";
 import { logger } from "../common/log.js";
 import { GrantServer, issueGeneratedLink, linkAccessNotEnabled, revokeWithUserIssuer, siteIssuer } from "../grants/index.js";
 import type { LinkBundleRequest, PendingCredentials, SiteHost, SiteRequestHandler, Unwatch, WatchEvent } from "../platform/index.js";
-import { Router, type DataPlaneFactory } from "../router/index.js";
+import { Router, type DataPlane, type DataPlaneFactory } from "../router/index.js";
 import { ResourceCache } from "./cache.js";
 import { NETWORK_STATUS, ROUTER_CHANGED, ReconcileError, type ActiveSite, type ControllerContext, type GrantServerFactory, type GrantServerPort, type Reconciler } from "./context.js";
 import { AccessGrantReconciler } from "./reconcilers/access-grants.js";
@@ -116,6 +116,16 @@ export class SiteController implements SiteRequestHandler {
     for (const reconciler of [this.site, new RouterAccessReconciler(this.ctx), this.grants, this.tokens, ...this.bindings, this.multiKey, certificates, new SecretReconciler(this.ctx), ...inert]) {
       this.reconcilers.set(reconciler.kind, reconciler);
     }
+  }
+
+  /** This site's id (known once started). */
+  get siteId(): string {
+    return this.active.siteId;
+  }
+
+  /** The router of the active site, while there is one (for observers: metrics, debug). */
+  get dataPlane(): DataPlane | undefined {
+    return this.active.router;
   }
 
   async start(): Promise<void> {

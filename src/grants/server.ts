@@ -14,6 +14,7 @@ import https from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { logger } from "../common/log.js";
+import { grantRedemptionChannel, type RedemptionOutcome } from "../observability/events.js";
 import { ConnectionGuard, connectionLimits, type ConnectionLimits } from "./connection-guard.js";
 import { Header, MAX_BODY_BYTES, MAX_HEADER_BYTES, REFUSAL_STATUS, type RefusalReason } from "./protocol.js";
 
@@ -176,6 +177,7 @@ export class GrantServer {
       await this.serialized(uid, () => this.redeem(uid, body, req, res));
     } catch (err) {
       log.error(`redemption failed: ${(err as Error).message}`);
+      redemptionEvent("failed");
       if (!res.headersSent) this.reply(res, 500, "Internal error");
     }
   }
@@ -213,18 +215,22 @@ export class GrantServer {
       await this.ledger.record(grant);
     } catch (err) {
       log.error(`could not record a redemption of grant ${grant.name}: ${(err as Error).message}`);
+      redemptionEvent("failed", grant.name);
       return this.reply(res, 503, "Internal error");
     }
     const delivered = await this.send(res, 200, body, "application/yaml");
     if (delivered) {
       log.info(`grant ${grant.name} redeemed by ${request.siteName ?? request.subject} (${grant.made}/${grant.allowed})`);
+      redemptionEvent("redeemed", grant.name, request.siteName);
     } else {
+      redemptionEvent("undelivered", grant.name, request.siteName);
       log.warn(`grant ${grant.name}: the credentials could not be delivered; the redemption is not counted`);
       await this.ledger.unrecord(grant);
     }
   }
 
   private refuse(res: ServerResponse, refusal: Refusal): void {
+    redemptionEvent(refusal.reason);
     res.setHeader(Header.error, refusal.reason);
     for (const [name, value] of Object.entries(refusal.headers)) res.setHeader(name, value);
     this.reply(res, REFUSAL_STATUS[refusal.reason], refusal.message);
@@ -320,4 +326,10 @@ function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
     req.on("error", () => settle(undefined));
     req.on("close", () => settle(undefined));
   });
+}
+
+/** Publishes a redemption's outcome (skupper:grant:redemption) when someone listens. */
+function redemptionEvent(outcome: RedemptionOutcome, grant?: string, siteName?: string): void {
+  if (!grantRedemptionChannel.hasSubscribers) return;
+  grantRedemptionChannel.publish({ outcome, ...(grant !== undefined ? { grant } : {}), ...(siteName !== undefined ? { siteName } : {}) });
 }

@@ -26,6 +26,10 @@ export interface BridgeAccounting {
   group: Set<unknown>;
   /** Balancing counter key (listener side only). */
   counter?: string;
+  /** Which side of the service this bridge is: decides which way is "to the service". */
+  role: "listener" | "connector";
+  /** The router's record of the stream, for counting and events. */
+  record?: unknown;
 }
 
 export class SocketBridge extends StreamEndpoint implements Flushable, LinkWaiter {
@@ -41,6 +45,20 @@ export class SocketBridge extends StreamEndpoint implements Flushable, LinkWaite
   private finished = false;
   /** Listener side: abandons the stream if it is not accepted in time. */
   acceptTimer: NodeJS.Timeout | undefined;
+
+  /** Payload bytes from the client toward the service, and back (Connection). */
+  get toService(): number {
+    return this.accounting.role === "listener" ? this.bytesOut : this.bytesIn;
+  }
+
+  get fromService(): number {
+    return this.accounting.role === "listener" ? this.bytesIn : this.bytesOut;
+  }
+
+  /** Ended with both FINs (not by a reset). */
+  get endedCleanly(): boolean {
+    return this.resetCode === undefined;
+  }
 
   constructor(
     readonly socket: Socket,

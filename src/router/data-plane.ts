@@ -4,7 +4,7 @@
  * against this interface, so its reconcilers can be tested with a fake.
  */
 import type { LinkServerConfig, OutgoingLinkConfig } from "./links.js";
-import type { LinkServerStatus, RouterIdentity, RouterOptions, RouterStatus } from "./router.js";
+import type { LinkServerStatus, ObservedState, RouterIdentity, RouterOptions, RouterStatus } from "./router.js";
 import type { ConnectorConfig, ListenerConfig } from "./services.js";
 
 export interface DataPlane {
@@ -16,6 +16,8 @@ export interface DataPlane {
   setListeners(configs: ListenerConfig[]): void;
   setConnectors(configs: ConnectorConfig[]): void;
   status(): RouterStatus;
+  /** The links and streams open now, as event messages (for metrics that start late). */
+  observe?(): ObservedState;
   close(): Promise<void>;
 }
 

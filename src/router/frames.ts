@@ -12,6 +12,7 @@ export const FrameType = {
   Ping: 0x03,
   Pong: 0x04,
   GoAway: 0x05,
+  Traffic: 0x06,
   Open: 0x10,
   Accept: 0x11,
   Data: 0x12,

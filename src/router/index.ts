@@ -10,7 +10,12 @@ export type {
   ConnectorStatus,
   LinkServerStatus,
   NetworkSite,
+  ObservedState,
+  SiteTraffic,
+  ServiceTraffic,
+  LinkError,
 } from "./router.js";
+export type { TrafficSummary, TrafficService } from "./traffic.js";
 export type { OutgoingLinkConfig, LinkServerConfig, LinkServerLimits, LinkEndpoint, TlsCredentials, LinkState } from "./links.js";
 export { DEFAULT_LINK_SERVER_LIMITS } from "./links.js";
 export type { ListenerConfig, ConnectorConfig } from "./services.js";

@@ -56,6 +56,11 @@ export class LinkDialer {
   session: LinkSession | undefined;
   /** When the current state began. */
   since = Date.now();
+  /** Times the link came up; its last failure; bytes of its connections that ended. */
+  ups = 0;
+  lastError: { message: string; at: number } | undefined;
+  pastBytesIn = 0;
+  pastBytesOut = 0;
   private socket: tls.TLSSocket | undefined;
   private timer: NodeJS.Timeout | undefined;
   private connectTimer: NodeJS.Timeout | undefined;
@@ -102,6 +107,7 @@ export class LinkDialer {
   }
 
   sessionUp(): void {
+    this.ups++;
     this.backoff.reset();
     this.setState("up", "OK");
     log.info(`link ${this.name}: up to site ${this.session?.peer?.siteName}`);
@@ -109,6 +115,8 @@ export class LinkDialer {
 
   sessionDown(session: LinkSession, reason: string): void {
     if (this.session !== session) return;
+    this.pastBytesIn += session.bytesIn;
+    this.pastBytesOut += session.bytesOut;
     this.session = undefined;
     this.socket = undefined;
     if (this.stopped) return;
@@ -167,6 +175,7 @@ export class LinkDialer {
   }
 
   private fail(failure: LinkFailure): void {
+    this.lastError = { message: failure.message, at: Date.now() };
     this.setState(failure.kind === "error" ? "error" : "connecting", failure.message);
     this.attempt++;
     if (this.stopped) return;

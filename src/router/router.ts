@@ -6,8 +6,7 @@
 import type { DataPlane } from "./data-plane.js";
 import type net from "node:net";
 import type tls from "node:tls";
-import { logger } from "../common/log.js";
-import { SocketBridge, resetSocket, type BridgeOwner } from "./bridge.js";
+import { SocketBridge, resetSocket, type BridgeAccounting, type BridgeOwner } from "./bridge.js";
 import { ResetCode } from "./frames.js";
 import { IncomingIdentities, outgoingIdentityCheck, type PeerCertificate } from "./identity.js";
 import {
@@ -36,15 +35,33 @@ import {
 import { LinkSession, type Hello, type SessionOwner } from "./session.js";
 import { chooseKey, reachableKeys } from "./strategy.js";
 import { PROTOCOL_VERSION, STREAM_WINDOW } from "./frames.js";
+import type { StreamEndpoint } from "./stream.js";
+import { boundServices, summaryChanged, TrafficDatabase, TRAFFIC_INTERVAL_MS, type TrafficService, type TrafficSummary } from "./traffic.js";
+import {
+  build,
+  linkDownChannel,
+  linkUpChannel,
+  streamCloseChannel,
+  streamOpenChannel,
+  type LinkInfo,
+  type LinkUpMessage,
+  type StreamInfo,
+  type StreamOpenMessage,
+  type StreamOutcome,
+  type StreamRole,
+  type StreamStats,
+} from "../observability/events.js";
+import type { ServiceCounts } from "./services.js";
 
-const log = logger("router");
 
 const MAX_HOPS = 32;
 /** A stream not accepted in this time is abandoned (backend connect timeout plus slack). */
 const ACCEPT_TIMEOUT_MS = 15_000;
 const PURGE_INTERVAL_MS = 30_000;
 const UNREACHABLE_MAX_AGE_MS = 60_000;
-const RTT_REFRESH_MS = 10_000;
+/** Distinct (role, routing key, peer site) traffic records kept; more go to one overflow record. */
+const MAX_TRAFFIC_ENTRIES = 4096;
+const OTHER = "(other)";
 const CHANGE_DEBOUNCE_MS = 10;
 
 export interface RouterIdentity {
@@ -57,6 +74,31 @@ export interface RouterIdentity {
 export interface RouterOptions {
   /** Called (debounced) whenever something in `status()` may have changed. */
   onChange?: () => void;
+  /** How often the traffic summary is rebuilt (and sent if it changed); default TRAFFIC_INTERVAL_MS. */
+  trafficIntervalMs?: number;
+}
+
+/** The last failure of a link, and when. */
+export interface LinkError {
+  message: string;
+  at: number;
+}
+
+/** Connection counts and bytes of a listener or connector (bytes as in docs/metrics.md). */
+export interface ServiceTraffic {
+  opened: number;
+  refused: number;
+  reset: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+/** A site's traffic summary as this site holds it. */
+export interface SiteTraffic {
+  /** When the site made the summary (its clock, epoch ms). */
+  at: number;
+  services: TrafficService[];
+  dropped: { entries: number; opened: number; bytes: number };
 }
 
 export interface OutgoingLinkStatus {
@@ -68,6 +110,10 @@ export interface OutgoingLinkStatus {
   remoteSiteName?: string;
   rttMs?: number;
   since: number;
+  bytesIn?: number;
+  bytesOut?: number;
+  reconnects?: number;
+  lastError?: LinkError;
 }
 
 export interface IncomingLinkStatus {
@@ -78,9 +124,12 @@ export interface IncomingLinkStatus {
   rttMs?: number;
   since: number;
   remoteAddress?: string;
+  bytesIn?: number;
+  bytesOut?: number;
+  reconnects?: number;
 }
 
-export interface ListenerStatus {
+export interface ListenerStatus extends Partial<ServiceTraffic> {
   name: string;
   routingKey: string;
   host: string;
@@ -93,7 +142,7 @@ export interface ListenerStatus {
   connections: number;
 }
 
-export interface ConnectorStatus {
+export interface ConnectorStatus extends Partial<ServiceTraffic> {
   name: string;
   routingKey: string;
   host: string;
@@ -111,7 +160,50 @@ export interface NetworkSite extends LinkStateAdvert {
   reachable: boolean;
   /** Path cost from this site; 0 for this site. */
   cost?: number;
+  /** The site's last traffic summary, when one reached this site. */
+  traffic?: SiteTraffic;
 }
+
+/** What a router has open now, as the messages its events would have carried (for late subscribers). */
+export interface ObservedState {
+  links: LinkUpMessage[];
+  streams: StreamOpenMessage[];
+}
+
+/** One (role, routing key, peer site) account of streams. */
+interface TrafficEntry {
+  role: StreamRole;
+  routingKey: string;
+  peer: string;
+  opened: number;
+  refused: number;
+  reset: number;
+  closedToService: number;
+  closedFromService: number;
+  open: Set<StreamRecord>;
+}
+
+/** The router's record of one stream it takes part in (made once per stream, never per chunk). */
+interface StreamRecord {
+  id: number;
+  role: StreamRole;
+  routingKey: string;
+  origin: string;
+  dest: string;
+  /** Site at the other end: dest for a listener, origin otherwise. */
+  remote: string;
+  resource?: string;
+  startedAt: number;
+  /** Link-side counters: the bridge or relay end itself, or a view of a local splice. */
+  stats: StreamStats;
+  entry: TrafficEntry;
+  counts?: ServiceCounts;
+  /** Built once someone subscribes. */
+  info?: StreamInfo;
+}
+
+const toService = (r: { role: StreamRole; stats: StreamStats }): number => (r.role === "listener" ? r.stats.bytesOut : r.stats.bytesIn);
+const fromService = (r: { role: StreamRole; stats: StreamStats }): number => (r.role === "listener" ? r.stats.bytesIn : r.stats.bytesOut);
 
 export interface RouterStatus {
   siteId: string;
@@ -142,6 +234,12 @@ export class Router implements DataPlane, SessionOwner, DialerHost, LinkServerHo
   private changeTimer: NodeJS.Timeout | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
   private closed = false;
+  private readonly trafficEntries = new Map<string, TrafficEntry>();
+  private readonly trafficDb = new TrafficDatabase();
+  private lastSummary: TrafficSummary | undefined;
+  private streamSeq = 0;
+  /** Times each link (direction, name, remote site) came up. */
+  private readonly linkUps = new Map<string, number>();
 
   constructor(
     readonly identity: RouterIdentity,
@@ -160,8 +258,13 @@ export class Router implements DataPlane, SessionOwner, DialerHost, LinkServerHo
     };
     this.db = new LinkStateDatabase(advert);
     this.table = this.db.compute();
-    this.timers.push(setInterval(() => this.db.purge(this.table.reachable, UNREACHABLE_MAX_AGE_MS), PURGE_INTERVAL_MS));
-    this.timers.push(setInterval(() => this.refreshSelf(), RTT_REFRESH_MS));
+    this.timers.push(
+      setInterval(() => {
+        this.db.purge(this.table.reachable, UNREACHABLE_MAX_AGE_MS);
+        this.trafficDb.retain((id) => this.db.get(id) !== undefined);
+      }, PURGE_INTERVAL_MS),
+    );
+    this.timers.push(setInterval(() => this.trafficTick(), options.trafficIntervalMs ?? TRAFFIC_INTERVAL_MS));
     for (const timer of this.timers) timer.unref();
   }
 
@@ -284,6 +387,10 @@ export class Router implements DataPlane, SessionOwner, DialerHost, LinkServerHo
         since: d.since,
         ...(peer ? { remoteSiteId: peer.siteId, remoteSiteName: peer.siteName } : {}),
         ...(d.session?.rttMs !== undefined ? { rttMs: round(d.session.rttMs) } : {}),
+        bytesIn: d.pastBytesIn + (d.session?.bytesIn ?? 0),
+        bytesOut: d.pastBytesOut + (d.session?.bytesOut ?? 0),
+        reconnects: Math.max(0, d.ups - 1),
+        ...(d.lastError ? { lastError: d.lastError } : {}),
       };
     });
     const incoming: IncomingLinkStatus[] = [...this.acceptorSessions]
@@ -296,6 +403,9 @@ export class Router implements DataPlane, SessionOwner, DialerHost, LinkServerHo
         since: s.connectedAt,
         ...(s.rttMs !== undefined ? { rttMs: round(s.rttMs) } : {}),
         ...(s.socket.remoteAddress ? { remoteAddress: s.socket.remoteAddress } : {}),
+        bytesIn: s.bytesIn,
+        bytesOut: s.bytesOut,
+        reconnects: Math.max(0, (this.linkUps.get(linkKey("incoming", s.peer?.linkName ?? "", s.peer?.siteId ?? "")) ?? 1) - 1),
       }));
     const listeners: ListenerStatus[] = [...this.listeners.values()].map((l) => ({
       name: l.name,
@@ -307,6 +417,7 @@ export class Router implements DataPlane, SessionOwner, DialerHost, LinkServerHo
       hasMatchingConnector: this.listenerReachable(l.config),
       ...(l.config.strategy ? { reachableKeys: reachableKeys(l.config.strategy, (key) => this.keyReachable(key)) } : {}),
       connections: l.connections.size,
+      ...serviceTraffic("listener", l.counts, l.connections),
     }));
     const connectors: ConnectorStatus[] = [...this.connectors.values()].map((c) => ({
       name: c.name,
@@ -315,11 +426,22 @@ export class Router implements DataPlane, SessionOwner, DialerHost, LinkServerHo
       port: c.config.port,
       hasMatchingListener: this.listenerExists(c.config.routingKey),
       connections: c.connections.size,
+      ...serviceTraffic("connector", c.counts, c.connections),
     }));
     const network: NetworkSite[] = this.db.all().map((advert) => {
       const reachable = this.table.reachable.has(advert.id);
       const cost = advert.id === this.siteId ? 0 : this.table.routes.get(advert.id)?.cost;
-      return { ...advert, reachable, ...(cost !== undefined ? { cost } : {}) };
+      const summary = advert.id === this.siteId ? this.currentSummary() : this.trafficDb.get(advert.id);
+      // RTT comes from the site's traffic summary; a site of an older version still puts it in its advert.
+      const rtt = summary && Object.keys(summary.rtt).length > 0 ? summary.rtt : advert.rtt;
+      const { rtt: _advertRtt, ...rest } = advert;
+      return {
+        ...rest,
+        ...(rtt && Object.keys(rtt).length > 0 ? { rtt } : {}),
+        reachable,
+        ...(cost !== undefined ? { cost } : {}),
+        ...(summary ? { traffic: { at: summary.at, services: summary.services, dropped: summary.dropped } } : {}),
+      };
     });
     return {
       siteId: this.siteId,
@@ -341,10 +463,14 @@ export class Router implements DataPlane, SessionOwner, DialerHost, LinkServerHo
     if (!set) this.peers.set(peerId, (set = new Set()));
     set.add(session);
     session.sendLinkState(this.db.all());
+    const summaries = this.trafficDb.all();
+    if (summaries.length > 0) session.sendTraffic(summaries);
     this.dialerOf.get(session)?.sessionUp();
-    if (session.role === "acceptor") {
-      log.info(`incoming link "${session.peer?.linkName ?? "?"}" from site ${session.peer?.siteName} is up`);
-    }
+    const info = this.linkInfo(session);
+    const key = linkKey(info.direction, info.name, info.remoteSiteId);
+    const ups = this.linkUps.get(key) ?? 0;
+    if (this.linkUps.size < MAX_TRAFFIC_ENTRIES || this.linkUps.has(key)) this.linkUps.set(key, ups + 1);
+    if (linkUpChannel.hasSubscribers) linkUpChannel.publish(build.linkUp(this.siteId, info, ups));
     this.refreshSelf();
     this.notifyChange();
   }
@@ -360,8 +486,8 @@ export class Router implements DataPlane, SessionOwner, DialerHost, LinkServerHo
     const dialer = this.dialerOf.get(session);
     this.dialerOf.delete(session);
     dialer?.sessionDown(session, reason);
-    if (session.role === "acceptor" && wasUp) {
-      log.info(`incoming link "${session.peer?.linkName ?? "?"}" from site ${session.peer?.siteName} is down: ${reason}`);
+    if (wasUp && linkDownChannel.hasSubscribers) {
+      linkDownChannel.publish(build.linkDown(this.siteId, this.linkInfo(session, dialer), dialer?.state !== "up" && dialer?.message ? dialer.message : reason));
     }
     if (wasUp && !this.closed) this.refreshSelf();
     this.notifyChange();
@@ -383,21 +509,34 @@ export class Router implements DataPlane, SessionOwner, DialerHost, LinkServerHo
     this.recompute();
   }
 
+  traffic(session: LinkSession, summaries: TrafficSummary[]): void {
+    // Only sites the routing database knows: a peer cannot make us hold summaries of made-up sites.
+    const accepted = summaries.filter((summary) => this.db.get(summary.id) !== undefined && this.trafficDb.accept(summary, this.siteId));
+    if (accepted.length === 0) return;
+    for (const [peerId, set] of this.peers) {
+      if (peerId === session.peerSiteId) continue;
+      for (const other of set) other.sendTraffic(accepted);
+    }
+    this.notifyChange();
+  }
+
   incomingStream(session: LinkSession, id: number, request: { key: string; dest: string; origin: string; hops: number }): void {
     if (request.dest === this.siteId) {
-      this.acceptAtConnector(session, id, request.key);
+      this.acceptAtConnector(session, id, request);
       return;
     }
     if (request.hops <= 0) {
-      session.refuse(id, ResetCode.Unreachable, "hop limit exceeded");
+      this.refuseOpen(session, id, request, ResetCode.Unreachable, "hop limit exceeded");
       return;
     }
     const next = this.sessionToward(request.dest);
     if (!next) {
-      session.refuse(id, ResetCode.Unreachable, `site ${request.dest} is not reachable from ${this.identity.siteName}`);
+      this.refuseOpen(session, id, request, ResetCode.Unreachable, `site ${request.dest} is not reachable from ${this.identity.siteName}`);
       return;
     }
-    const [upstream, downstream] = RelayEnd.pair(() => undefined);
+    let record: StreamRecord | undefined = undefined;
+    const [upstream, downstream] = RelayEnd.pair(() => this.streamClosed(record as StreamRecord, relayOutcome(upstream, downstream), upstream.resetCode ?? downstream.resetCode, upstream.resetReason ?? downstream.resetReason));
+    record = this.openRecord("relay", request, request.origin, upstream);
     session.attach(id, upstream);
     next.openStream(downstream, { ...request, hops: request.hops - 1 });
   }
@@ -440,7 +579,13 @@ export class Router implements DataPlane, SessionOwner, DialerHost, LinkServerHo
     const key = strategy ? chooseKey(strategy, (k) => this.keyReachable(k)) : listener.config.routingKey;
     const dest = key === undefined ? undefined : this.pickDestination(key);
     if (key === undefined || !dest) {
+      listener.counts.refused++;
       resetSocket(socket);
+      if (streamCloseChannel.hasSubscribers) {
+        const request = { key: key ?? listener.config.routingKey, dest: "", origin: this.siteId };
+        const info = this.streamInfo({ id: ++this.streamSeq, role: "listener", routingKey: request.key, origin: this.siteId, dest: "", remote: "", resource: listener.name, startedAt: Date.now() });
+        streamCloseChannel.publish(build.streamClose(this.siteId, info, "refused", { bytesIn: 0, bytesOut: 0 }, undefined, "no reachable connector"));
+      }
       return;
     }
     const counter = `${key}\n${dest}`;
@@ -452,10 +597,13 @@ export class Router implements DataPlane, SessionOwner, DialerHost, LinkServerHo
     const session = this.sessionToward(dest);
     if (!session) {
       this.release(counter);
+      listener.counts.refused++;
       resetSocket(socket);
       return;
     }
-    const bridge = new SocketBridge(socket, this, { group: listener.connections, counter });
+    const accounting: BridgeAccounting = { group: listener.connections, counter, role: "listener" };
+    const bridge = new SocketBridge(socket, this, accounting);
+    accounting.record = this.openRecord("listener", { key, dest, origin: this.siteId }, dest, bridge, listener.name, listener.counts);
     bridge.watch();
     const timer = setTimeout(() => {
       if (!bridge.closed) bridge.abort(ResetCode.Timeout, "the stream was not accepted in time");
@@ -474,6 +622,28 @@ export class Router implements DataPlane, SessionOwner, DialerHost, LinkServerHo
   bridgeClosed(bridge: SocketBridge): void {
     bridge.accounting.group.delete(bridge);
     if (bridge.accounting.counter) this.release(bridge.accounting.counter);
+    const record = bridge.accounting.record as StreamRecord | undefined;
+    if (record) {
+      const outcome: StreamOutcome = bridge.resetCode === undefined ? "end" : bridge.accepted ? "reset" : "refused";
+      this.streamClosed(record, outcome, bridge.resetCode, bridge.resetReason);
+    }
+  }
+
+  /** The links and streams open now, as the messages of their events (for a subscriber that comes late). */
+  observe(): ObservedState {
+    const links: LinkUpMessage[] = [];
+    for (const set of this.peers.values()) {
+      for (const session of set) {
+        if (session.state !== "up") continue;
+        const info = this.linkInfo(session);
+        links.push(build.linkUp(this.siteId, info, Math.max(0, (this.linkUps.get(linkKey(info.direction, info.name, info.remoteSiteId)) ?? 1) - 1)));
+      }
+    }
+    const streams: StreamOpenMessage[] = [];
+    for (const entry of this.trafficEntries.values()) {
+      for (const record of entry.open) streams.push(build.streamOpen(this.siteId, this.streamInfo(record), record.stats));
+    }
+    return { links, streams };
   }
 
   // ---- internals ----
@@ -489,10 +659,11 @@ export class Router implements DataPlane, SessionOwner, DialerHost, LinkServerHo
     };
   }
 
-  private acceptAtConnector(session: LinkSession, id: number, key: string): void {
+  private acceptAtConnector(session: LinkSession, id: number, request: { key: string; dest: string; origin: string }): void {
+    const key = request.key;
     const connector = this.pickLocalConnector(key);
     if (!connector) {
-      session.refuse(id, ResetCode.NoConnector, `no connector for "${key}" at site ${this.identity.siteName}`);
+      this.refuseOpen(session, id, request, ResetCode.NoConnector, `no connector for "${key}" at site ${this.identity.siteName}`);
       return;
     }
     let bridge: SocketBridge | undefined = undefined;
@@ -510,7 +681,9 @@ export class Router implements DataPlane, SessionOwner, DialerHost, LinkServerHo
       b.sendAccept();
       b.start();
     });
-    bridge = new SocketBridge(socket, this, { group: connector.connections });
+    const accounting: BridgeAccounting = { group: connector.connections, role: "connector" };
+    bridge = new SocketBridge(socket, this, accounting);
+    accounting.record = this.openRecord("connector", request, request.origin, bridge, connector.name, connector.counts);
     session.attach(id, bridge);
   }
 
@@ -535,15 +708,219 @@ export class Router implements DataPlane, SessionOwner, DialerHost, LinkServerHo
         if (!clientGone) resetSocket(client);
         return;
       }
+      const request = { key, dest: this.siteId, origin: this.siteId };
+      let records: [StreamRecord, StreamRecord] | undefined = undefined;
       const splice: LocalSplice = new LocalSplice(client, backend, () => {
         listener.connections.delete(splice);
         connector.connections.delete(splice);
         this.release(counter);
+        const outcome: StreamOutcome = splice.aborted ? "reset" : "end";
+        for (const record of records ?? []) this.streamClosed(record, outcome, splice.aborted ? ResetCode.Cancelled : undefined, undefined);
       });
+      const clientSide: StreamStats = {
+        get bytesIn() {
+          return splice.fromService;
+        },
+        get bytesOut() {
+          return splice.toService;
+        },
+      };
+      const backendSide: StreamStats = {
+        get bytesIn() {
+          return splice.toService;
+        },
+        get bytesOut() {
+          return splice.fromService;
+        },
+      };
+      records = [
+        this.openRecord("listener", request, this.siteId, clientSide, listener.name, listener.counts),
+        this.openRecord("connector", request, this.siteId, backendSide, connector.name, connector.counts),
+      ];
       listener.connections.add(splice);
       connector.connections.add(splice);
       splice.start();
     });
+  }
+
+  // ---- observation: links, streams, traffic summaries ----
+
+  private linkInfo(session: LinkSession, dialer = this.dialerOf.get(session)): LinkInfo {
+    return {
+      name: dialer?.name ?? session.peer?.linkName ?? "",
+      direction: session.role === "dialer" ? "outgoing" : "incoming",
+      remoteSiteId: session.peer?.siteId ?? "",
+      remoteSiteName: session.peer?.siteName ?? "",
+      cost: session.cost,
+      stats: session,
+    };
+  }
+
+  /**
+   * The (role, key, peer) account a stream is counted in. Keys and sites come from the network's
+   * adverts, so their number is bounded by the network; a key or site no advert names (a peer
+   * making them up) is counted as "(other)", and past MAX_TRAFFIC_ENTRIES everything new is.
+   */
+  private entryFor(role: StreamRole, routingKey: string, peer: string): TrafficEntry {
+    const id = `${role}\n${routingKey}\n${peer}`;
+    let entry = this.trafficEntries.get(id);
+    if (entry) return entry;
+    if (this.trafficEntries.size >= MAX_TRAFFIC_ENTRIES) return this.entryFor(role, OTHER, OTHER);
+    entry = { role, routingKey, peer, opened: 0, refused: 0, reset: 0, closedToService: 0, closedFromService: 0, open: new Set() };
+    this.trafficEntries.set(id, entry);
+    return entry;
+  }
+
+  /** A key and site as they may be counted: known to the network, or "(other)". */
+  private knownKey(key: string, site: string): string {
+    if (this.db.get(site)?.connectors[key] !== undefined || this.db.get(site)?.listeners[key] !== undefined) return key;
+    for (const connector of this.connectors.values()) if (connector.config.routingKey === key) return key;
+    return OTHER;
+  }
+
+  private knownSite(site: string): string {
+    return this.db.get(site) ? site : OTHER;
+  }
+
+  private openRecord(
+    role: StreamRole,
+    request: { key: string; dest: string; origin: string },
+    remote: string,
+    stats: StreamStats,
+    resource?: string,
+    counts?: ServiceCounts,
+  ): StreamRecord {
+    const site = this.knownSite(remote);
+    const routingKey = role === "listener" ? request.key : this.knownKey(request.key, request.dest);
+    const entry = this.entryFor(role, routingKey, site);
+    entry.opened++;
+    if (counts) counts.opened++;
+    const record: StreamRecord = {
+      id: ++this.streamSeq,
+      role,
+      routingKey,
+      origin: this.knownSite(request.origin),
+      dest: this.knownSite(request.dest),
+      remote: site,
+      ...(resource !== undefined ? { resource } : {}),
+      startedAt: Date.now(),
+      stats,
+      entry,
+      ...(counts ? { counts } : {}),
+    };
+    entry.open.add(record);
+    if (streamOpenChannel.hasSubscribers) streamOpenChannel.publish(build.streamOpen(this.siteId, this.streamInfo(record), stats));
+    return record;
+  }
+
+  private streamClosed(record: StreamRecord, outcome: StreamOutcome, resetCode: number | undefined, reason: string | undefined): void {
+    const { entry, counts } = record;
+    if (!entry.open.delete(record)) return;
+    const to = toService(record);
+    const from = fromService(record);
+    entry.closedToService += to;
+    entry.closedFromService += from;
+    if (outcome === "refused") entry.refused++;
+    else if (outcome === "reset") entry.reset++;
+    if (counts) {
+      counts.closedToService += to;
+      counts.closedFromService += from;
+      if (outcome === "refused") counts.refused++;
+      else if (outcome === "reset") counts.reset++;
+    }
+    if (streamCloseChannel.hasSubscribers) {
+      streamCloseChannel.publish(build.streamClose(this.siteId, this.streamInfo(record), outcome, record.stats, resetCode, reason));
+    }
+  }
+
+  /** An OPEN refused on arrival, without a stream end: counted and reported as refused. */
+  private refuseOpen(session: LinkSession, id: number, request: { key: string; dest: string; origin: string }, code: number, message: string): void {
+    session.refuse(id, code, message);
+    const role: StreamRole = request.dest === this.siteId ? "connector" : "relay";
+    const site = this.knownSite(request.origin);
+    const entry = this.entryFor(role, this.knownKey(request.key, request.dest), site);
+    entry.opened++;
+    entry.refused++;
+    if (streamCloseChannel.hasSubscribers) {
+      const info = this.streamInfo({
+        id: ++this.streamSeq,
+        role,
+        routingKey: entry.routingKey,
+        origin: site,
+        dest: this.knownSite(request.dest),
+        remote: site,
+        startedAt: Date.now(),
+      });
+      streamCloseChannel.publish(build.streamClose(this.siteId, info, "refused", { bytesIn: 0, bytesOut: 0 }, code, message));
+    }
+  }
+
+  private streamInfo(record: Omit<StreamRecord, "stats" | "entry"> | StreamRecord): StreamInfo {
+    if (record.info) return record.info;
+    const info: StreamInfo = {
+      id: record.id,
+      role: record.role,
+      routingKey: record.routingKey,
+      originSiteId: record.origin,
+      destSiteId: record.dest,
+      remoteSiteId: record.remote,
+      remoteSiteName: this.db.get(record.remote)?.name ?? record.remote,
+      ...(record.resource !== undefined ? { resource: record.resource } : {}),
+      startedAt: record.startedAt,
+    };
+    record.info = info;
+    return info;
+  }
+
+  /** This site's summary as it would be sent now (without sequence number and time). */
+  private summaryContent(): Omit<TrafficSummary, "seq" | "at"> {
+    const rtt: Record<string, number> = {};
+    for (const peerId of this.peers.keys()) {
+      const session = this.bestSession(peerId);
+      if (session?.rttMs !== undefined) rtt[peerId] = Math.round(session.rttMs * 10) / 10;
+    }
+    const all: TrafficService[] = [];
+    for (const entry of this.trafficEntries.values()) {
+      if (entry.role === "relay") continue;
+      let to = entry.closedToService;
+      let from = entry.closedFromService;
+      for (const record of entry.open) {
+        to += toService(record);
+        from += fromService(record);
+      }
+      all.push({
+        routingKey: entry.routingKey,
+        role: entry.role,
+        peer: entry.peer,
+        opened: entry.opened,
+        active: entry.open.size,
+        bytesIn: entry.role === "listener" ? from : to,
+        bytesOut: entry.role === "listener" ? to : from,
+      });
+    }
+    all.sort((a, b) => (a.routingKey < b.routingKey ? -1 : a.routingKey > b.routingKey ? 1 : a.role < b.role ? -1 : a.role > b.role ? 1 : a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : 0));
+    const { services, dropped } = boundServices(all);
+    return { id: this.siteId, instance: this.db.self.instance, rtt, services, dropped };
+  }
+
+  /** Our own summary as status shows it: fresh counters, the last sequence number. */
+  private currentSummary(): TrafficSummary {
+    return { ...this.summaryContent(), seq: this.lastSummary?.seq ?? 0, at: Date.now() };
+  }
+
+  /**
+   * Every TRAFFIC interval: rebuilds this site's summary and, if it says something new, stores it
+   * and sends it to every neighbour (who pass it on like an advert). At most one per interval.
+   */
+  private trafficTick(): void {
+    if (this.closed) return;
+    const content = this.summaryContent();
+    if (!summaryChanged(this.lastSummary, content)) return;
+    const summary: TrafficSummary = { ...content, seq: (this.lastSummary?.seq ?? 0) + 1, at: Date.now() };
+    this.lastSummary = summary;
+    this.trafficDb.setSelf(summary);
+    for (const set of this.peers.values()) for (const session of set) session.sendTraffic([summary]);
+    this.notifyChange();
   }
 
   private release(counter: string): void {
@@ -631,20 +1008,19 @@ export class Router implements DataPlane, SessionOwner, DialerHost, LinkServerHo
   private refreshSelf(): void {
     if (this.closed) return;
     const links: Record<string, number> = {};
-    const rtt: Record<string, number> = {};
     // One entry per neighbour site, however many links join us to it: the link that carries
-    // the traffic (bestSession) gives the cost and the RTT.
+    // the traffic (bestSession) gives the cost. RTT is not in the advert (it changes all the
+    // time; adverts change on events only): it travels in the traffic summary.
     for (const peerId of this.peers.keys()) {
       const session = this.bestSession(peerId);
       if (!session) continue;
       links[peerId] = session.cost;
-      if (session.rttMs !== undefined) rtt[peerId] = Math.round(session.rttMs * 10) / 10;
     }
     const connectors: Record<string, number> = {};
     for (const c of this.connectors.values()) connectors[c.config.routingKey] = (connectors[c.config.routingKey] ?? 0) + 1;
     const listeners: Record<string, number> = {};
     for (const l of this.listeners.values()) for (const key of listenerKeys(l.config)) listeners[key] = (listeners[key] ?? 0) + 1;
-    const advert = this.db.updateSelf({ links, rtt, connectors, listeners });
+    const advert = this.db.updateSelf({ links, connectors, listeners });
     if (!advert) return;
     for (const set of this.peers.values()) for (const session of set) session.sendLinkState([advert]);
     this.recompute();
@@ -667,6 +1043,32 @@ export class Router implements DataPlane, SessionOwner, DialerHost, LinkServerHo
       this.options.onChange?.();
     }, CHANGE_DEBOUNCE_MS);
   }
+}
+
+function linkKey(direction: string, name: string, remoteSiteId: string): string {
+  return `${direction}\n${name}\n${remoteSiteId}`;
+}
+
+function relayOutcome(upstream: StreamEndpoint, downstream: StreamEndpoint): StreamOutcome {
+  if (upstream.resetCode === undefined && downstream.resetCode === undefined) return "end";
+  return upstream.accepted ? "reset" : "refused";
+}
+
+/** A listener's or connector's counts, with the live bytes of its open connections. */
+function serviceTraffic(role: "listener" | "connector", counts: ServiceCounts, open: Iterable<{ toService: number; fromService: number }>): ServiceTraffic {
+  let to = counts.closedToService;
+  let from = counts.closedFromService;
+  for (const c of open) {
+    to += c.toService;
+    from += c.fromService;
+  }
+  return {
+    opened: counts.opened,
+    refused: counts.refused,
+    reset: counts.reset,
+    bytesIn: role === "listener" ? from : to,
+    bytesOut: role === "listener" ? to : from,
+  };
 }
 
 function round(ms: number): number {

@@ -54,7 +54,22 @@ export interface ConnectorConfig {
 /** An application connection the router can tear down (bridged or spliced). */
 export interface Connection {
   abort(code: number, message: string): void;
+  /** Payload bytes from the client toward the service so far, and back. */
+  readonly toService: number;
+  readonly fromService: number;
 }
+
+/** What a listener or connector counts over its life (open connections add their live bytes). */
+export interface ServiceCounts {
+  opened: number;
+  refused: number;
+  reset: number;
+  /** Bytes of connections already closed, from the client toward the service and back. */
+  closedToService: number;
+  closedFromService: number;
+}
+
+export const newServiceCounts = (): ServiceCounts => ({ opened: 0, refused: 0, reset: 0, closedToService: 0, closedFromService: 0 });
 
 export interface ListenerHost {
   handleClient(listener: ServiceListener, socket: net.Socket): void;
@@ -67,6 +82,7 @@ export class ServiceListener {
   state: ListenerState = "waiting";
   message = "No matching connectors";
   readonly connections = new Set<Connection>();
+  readonly counts = newServiceCounts();
   /** TLS clients that did not complete their handshake (refused, too slow, not TLS). */
   tlsHandshakeFailures = 0;
   private server: net.Server | undefined;
@@ -213,6 +229,7 @@ export class ServiceListener {
 
 export class LocalConnector {
   readonly connections = new Set<Connection>();
+  readonly counts = newServiceCounts();
   /** Made once per TLS credentials and shared by every connection to the backend. */
   private context: tls.SecureContext | undefined;
   private current: ConnectorConfig;
@@ -313,6 +330,10 @@ export function connectBackend(
  * a bridged stream (half-close per direction, RST on failure).
  */
 export class LocalSplice implements Connection {
+  toService = 0;
+  fromService = 0;
+  /** Aborted (by either socket failing or closing early, or by the router). */
+  aborted = false;
   private ended = 0;
   private done = false;
 
@@ -323,8 +344,8 @@ export class LocalSplice implements Connection {
   ) {}
 
   start(): void {
-    this.pipe(this.client, this.backend);
-    this.pipe(this.backend, this.client);
+    this.pipe(this.client, this.backend, true);
+    this.pipe(this.backend, this.client, false);
     for (const socket of [this.client, this.backend]) {
       socket.on("error", () => this.abort(ResetCode.Cancelled, "connection failed"));
       socket.on("close", () => {
@@ -337,12 +358,15 @@ export class LocalSplice implements Connection {
 
   abort(_code: number, _message: string): void {
     if (this.done) return;
+    this.aborted = true;
     for (const socket of [this.client, this.backend]) if (!socket.destroyed) resetSocket(socket);
     this.finish();
   }
 
-  private pipe(from: net.Socket, to: net.Socket): void {
+  private pipe(from: net.Socket, to: net.Socket, toService: boolean): void {
     from.on("data", (chunk: Buffer) => {
+      if (toService) this.toService += chunk.length;
+      else this.fromService += chunk.length;
       if (!to.write(chunk)) {
         from.pause();
         to.once("drain", () => from.resume());

@@ -18,6 +18,7 @@ import {
 } from "./frames.js";
 import type { PeerIdentityCheck } from "./identity.js";
 import { parseLinkStateUpdate, type LinkStateAdvert } from "./routing.js";
+import { parseTrafficUpdate, type TrafficSummary } from "./traffic.js";
 import type { OpenRequest, StreamEndpoint } from "./stream.js";
 
 const log = logger("link");
@@ -63,6 +64,8 @@ export interface SessionOwner {
   incomingStream(session: LinkSession, id: number, request: OpenRequest): void;
   /** A LINK_STATE frame, already parsed and validated. */
   linkState(session: LinkSession, adverts: LinkStateAdvert[]): void;
+  /** A TRAFFIC frame, already parsed and validated. */
+  traffic?(session: LinkSession, summaries: TrafficSummary[]): void;
 }
 
 export interface SessionOptions {
@@ -102,7 +105,9 @@ export class LinkSession implements Flushable, FrameHandler {
   private readonly waiters = new Set<LinkWaiter>();
   private nextId: number;
   private corked = false;
-  private bytesIn = 0;
+  /** Bytes received on / written to the link socket (LinkStats). */
+  bytesIn = 0;
+  bytesOut = 0;
   private bytesSeen = 0;
   private lastHeardAt = Date.now();
   private lastPingAt = 0;
@@ -195,12 +200,14 @@ export class LinkSession implements Flushable, FrameHandler {
       const frame = Buffer.allocUnsafe(HEADER_SIZE + chunk.length);
       writeHeader(frame, FrameType.Data, endpoint.id, chunk.length);
       chunk.copy(frame, HEADER_SIZE);
+      this.bytesOut += frame.length;
       const ok = this.socket.write(frame);
       this.cork();
       if (!ok) this.blocked = true;
       return;
     }
     this.cork();
+    this.bytesOut += HEADER_SIZE + chunk.length;
     this.socket.write(encodeHeader(FrameType.Data, endpoint.id, chunk.length));
     if (!this.socket.write(chunk)) this.blocked = true;
   }
@@ -236,6 +243,10 @@ export class LinkSession implements Flushable, FrameHandler {
 
   sendLinkState(payload: unknown): void {
     this.writeFrame(FrameType.LinkState, 0, Buffer.from(JSON.stringify(payload)));
+  }
+
+  sendTraffic(summaries: TrafficSummary[]): void {
+    this.writeFrame(FrameType.Traffic, 0, Buffer.from(JSON.stringify(summaries)));
   }
 
   /**
@@ -287,9 +298,13 @@ export class LinkSession implements Flushable, FrameHandler {
       case FrameType.Open:
         this.onOpen(streamId, payload);
         return;
-      case FrameType.Accept:
-        this.streams.get(streamId)?.onAccept();
+      case FrameType.Accept: {
+        const endpoint = this.streams.get(streamId);
+        if (!endpoint) return;
+        endpoint.accepted = true;
+        endpoint.onAccept();
         return;
+      }
       case FrameType.Window: {
         const endpoint = this.streams.get(streamId);
         if (!endpoint || payload.length !== 4) return;
@@ -310,7 +325,9 @@ export class LinkSession implements Flushable, FrameHandler {
         if (!endpoint) return;
         this.detach(endpoint);
         const code = payload.length > 0 ? (payload[0] as number) : ResetCode.ProtocolError;
-        endpoint.onReset(code, payload.length > 1 ? payload.toString("utf8", 1) : "");
+        const reason = payload.length > 1 ? payload.toString("utf8", 1) : "";
+        endpoint.noteReset(code, reason);
+        endpoint.onReset(code, reason);
         return;
       }
       default:
@@ -322,6 +339,7 @@ export class LinkSession implements Flushable, FrameHandler {
     const endpoint = this.streams.get(streamId);
     if (!endpoint) return; // data racing a reset we sent
     endpoint.recvAllowance -= piece.length;
+    endpoint.bytesIn += piece.length;
     if (endpoint.recvAllowance < 0) {
       endpoint.sendReset(ResetCode.FlowControl, "flow-control window exceeded");
       endpoint.onReset(ResetCode.FlowControl, "the remote site exceeded the stream's flow-control window");
@@ -360,6 +378,21 @@ export class LinkSession implements Flushable, FrameHandler {
           this.owner.linkState(this, adverts);
         } catch (err) {
           log.error(`${this.label}: applying a link-state update failed (a fault in this site, not the peer): ${(err as Error).stack ?? (err as Error).message}`);
+        }
+        return;
+      }
+      case FrameType.Traffic: {
+        let summaries: TrafficSummary[];
+        try {
+          summaries = parseTrafficUpdate(JSON.parse(payload.toString("utf8")));
+        } catch (err) {
+          this.protocolError(`bad traffic summary: ${(err as Error).message}`);
+          return;
+        }
+        try {
+          this.owner.traffic?.(this, summaries);
+        } catch (err) {
+          log.error(`${this.label}: applying a traffic summary failed (a fault in this site, not the peer): ${(err as Error).stack ?? (err as Error).message}`);
         }
         return;
       }
@@ -457,6 +490,7 @@ export class LinkSession implements Flushable, FrameHandler {
     if (this.state === "closed") return;
     this.cork();
     const length = payload ? payload.length : 0;
+    this.bytesOut += HEADER_SIZE + length;
     const ok = length > 0
       ? (this.socket.write(encodeHeader(type, streamId, length)), this.socket.write(payload as Buffer))
       : this.socket.write(encodeHeader(type, streamId, 0));
@@ -477,6 +511,7 @@ export class LinkSession implements Flushable, FrameHandler {
       return;
     }
     this.queuedControlReplyBytes += bytes;
+    this.bytesOut += bytes;
     const written = () => {
       this.queuedControlReplyBytes -= bytes;
     };
@@ -568,6 +603,7 @@ export class LinkSession implements Flushable, FrameHandler {
     this.streams.clear();
     for (const endpoint of streams) {
       endpoint.closed = true;
+      endpoint.noteReset(ResetCode.LinkLost, reason);
       endpoint.onLinkLost(reason);
     }
     this.owner.sessionDown(this, reason, wasUp);

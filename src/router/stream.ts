@@ -30,6 +30,14 @@ export abstract class StreamEndpoint {
   gotFin = false;
   /** Detached from the session (finished or reset). */
   closed = false;
+  /** Stream payload bytes received over / sent on this end's link (StreamStats). */
+  bytesIn = 0;
+  bytesOut = 0;
+  /** ACCEPT was sent or received on this end. */
+  accepted = false;
+  /** The first RESET this end sent or received (or code 5 when its link went). */
+  resetCode: number | undefined;
+  resetReason: string | undefined;
 
   /** The far end accepted the stream (its connector reached the backend). */
   abstract onAccept(): void;
@@ -44,8 +52,16 @@ export abstract class StreamEndpoint {
     this.onReset(5, reason);
   }
 
+  /** Records how the stream ended, first reset only. */
+  noteReset(code: number, message: string): void {
+    if (this.resetCode !== undefined) return;
+    this.resetCode = code;
+    this.resetReason = message;
+  }
+
   sendData(chunk: Buffer): void {
     this.sendCredit -= chunk.length;
+    this.bytesOut += chunk.length;
     this.session?.writeData(this, chunk);
   }
 
@@ -56,6 +72,7 @@ export abstract class StreamEndpoint {
   }
 
   sendAccept(): void {
+    this.accepted = true;
     this.session?.writeAccept(this);
   }
 
@@ -67,6 +84,7 @@ export abstract class StreamEndpoint {
 
   sendReset(code: number, message = ""): void {
     if (this.closed) return;
+    this.noteReset(code, message);
     this.session?.writeReset(this, code, message);
   }
 }

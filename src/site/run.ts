@@ -1,6 +1,7 @@
 /** A site on any platform: the controller on the platform's stores, serving client requests. */
-import { observerConfig, ObserverServer, type MetricsSource } from "../console/index.js";
+import { observerConfig, ObserverServer } from "../console/index.js";
 import { SiteController } from "../controller/index.js";
+import { startEventLog, startSiteMetrics, type SiteMetrics } from "../observability/index.js";
 import type { SiteHost, SiteRequestHandler } from "../platform/index.js";
 
 export interface RunningSite {
@@ -9,24 +10,32 @@ export interface RunningSite {
 
 export interface RunSiteOptions {
   version: string;
-  /**
-   * Prometheus metrics for `/metrics` on the observer port. This is where the metrics collector
-   * (src/observability) plugs in; without it `/metrics` answers 404 "metrics not enabled".
-   */
-  metrics?: MetricsSource;
 }
 
 export async function runSite(host: SiteHost, options: RunSiteOptions): Promise<RunningSite> {
+  const stopEventLog = startEventLog();
   let controller: SiteController | undefined;
+  // Metrics are measured only while the observer port serves them: nothing subscribes otherwise.
+  let metrics: SiteMetrics | undefined;
+  const startMetrics = (): SiteMetrics => {
+    const site = controller as SiteController;
+    return startSiteMetrics(site.dataPlane ?? { identity: { siteId: site.siteId } });
+  };
   const observer = new ObserverServer({
     view: () => (controller as SiteController).networkStatus(),
     credential: async () => host.state.observerCredential?.(),
-    ...(options.metrics ? { metrics: options.metrics } : {}),
+    metrics: () => (metrics ??= startMetrics()).metrics(),
   });
   // The Site's settings reach the observer port with every publication of the view (each Site
   // reconcile makes one): it starts, stops or rebinds live; an unchanged setting changes nothing.
   const onPublished = () => {
-    void observer.configure(observerConfig(controller?.activeSite()?.spec.settings));
+    const config = observerConfig(controller?.activeSite()?.spec.settings);
+    if (config.enabled) metrics ??= startMetrics();
+    else if (metrics) {
+      metrics.stop();
+      metrics = undefined;
+    }
+    void observer.configure(config);
     observer.changed();
   };
   controller = new SiteController(host, { version: options.version, onPublished });
@@ -49,7 +58,9 @@ export async function runSite(host: SiteHost, options: RunSiteOptions): Promise<
     async stop() {
       await stopServing();
       await observer.close();
+      metrics?.stop();
       await site.stop();
+      stopEventLog();
     },
   };
 }

@@ -54,7 +54,7 @@ class Harness {
     const backend = this.backends.get(req.key);
     assert.ok(backend, `no backend for ${req.key}`);
     const socket = net.connect({ host: "127.0.0.1", port: backend.port, allowHalfOpen: true, noDelay: true, highWaterMark: SOCKET_HIGH_WATER_MARK } as net.NetConnectOpts);
-    const bridge = new SocketBridge(socket, this.owner, { group: new Set() });
+    const bridge = new SocketBridge(socket, this.owner, { group: new Set(), role: "listener" });
     this.connectorBridges.push(bridge);
     session.attach(id, bridge);
     socket.once("connect", () => {
@@ -77,7 +77,7 @@ class Harness {
     if (!this.listener) {
       const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true, highWaterMark: SOCKET_HIGH_WATER_MARK } as net.ServerOpts, (socket) => {
         // What router.handleClient does.
-        const bridge = new SocketBridge(socket, this.owner, { group: new Set() });
+        const bridge = new SocketBridge(socket, this.owner, { group: new Set(), role: "listener" });
         this.listenerBridges.push(bridge);
         bridge.watch();
         this.pair.a.openStream(bridge, request(this.nextKey));

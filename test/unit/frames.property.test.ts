@@ -196,7 +196,7 @@ describe("link session fed arbitrary frames", () => {
       ),
     }),
     fc.record({
-      type: fc.constantFrom(FrameType.Ping, FrameType.Pong, FrameType.LinkState, FrameType.GoAway, FrameType.Hello, 0x7f),
+      type: fc.constantFrom(FrameType.Ping, FrameType.Pong, FrameType.LinkState, FrameType.Traffic, FrameType.GoAway, FrameType.Hello, 0x7f),
       stream: fc.constant(0),
       payload: fc.oneof(fc.uint8Array({ maxLength: 64 }), fc.constantFrom(new Uint8Array(Buffer.from("[]")), new Uint8Array(Buffer.from(JSON.stringify(peerHello))))),
     }),

@@ -3,6 +3,32 @@ import { SkupperError } from "../../common/errors.js";
 import { contextOf } from "../context.js";
 import { formatResource, outputFormat, print, table } from "../output.js";
 import { isRunning } from "../runner.js";
+import type { NetworkRouterView } from "../../api/network-status.js";
+
+/** One flow of a service: clients at one site using its connector at another, since those sites started. */
+export interface ServiceFlow {
+  /** Site of the listener (the clients). */
+  from: string;
+  /** Site of the connector (the backend). */
+  to: string;
+  opened: number;
+  active: number;
+  /** Bytes the clients sent to the service, and the service sent back. */
+  bytesToService: number;
+  bytesFromService: number;
+}
+
+/** A link of this site, with its traffic. */
+export interface LocalLinkView {
+  name: string;
+  direction: "outgoing" | "incoming";
+  remoteSite?: string;
+  rttMs?: number;
+  bytesIn?: number;
+  bytesOut?: number;
+  reconnects?: number;
+  lastError?: { message: string; at: string };
+}
 
 export interface NetworkView {
   site: string;
@@ -16,8 +42,12 @@ export interface NetworkView {
     links: Array<{ to: string; cost: number; rttMs?: number }>;
     listeners: string[];
     connectors: string[];
+    /** The site's own traffic summary: per routing key and peer site (absent from sites of older versions). */
+    traffic?: Array<{ routingKey: string; role: "listener" | "connector"; peer: string; opened: number; active: number; bytesIn: number; bytesOut: number }>;
   }>;
-  services: Array<{ routingKey: string; listeners: string[]; connectors: string[] }>;
+  services: Array<{ routingKey: string; listeners: string[]; connectors: string[]; traffic?: ServiceFlow[] }>;
+  /** This site's links with their traffic. */
+  links?: LocalLinkView[];
   /** Resources of this site that its site process could not use (on this platform: files that do not parse). */
   problems?: string[];
 }
@@ -59,16 +89,22 @@ export function networkCommand(): Command {
             })),
             listeners: Object.keys(s.listeners).sort(),
             connectors: Object.keys(s.connectors).sort(),
+            ...(Array.isArray(s.traffic?.services) ? { traffic: s.traffic.services.map((t) => ({ ...t, peer: names.get(t.peer) ?? t.peer })) } : {}),
           }))
           .sort((a, b) => a.name.localeCompare(b.name)),
         services: [],
       };
       const keys = new Set(view.sites.flatMap((s) => [...s.listeners, ...s.connectors]));
-      view.services = [...keys].sort().map((routingKey) => ({
-        routingKey,
-        listeners: view.sites.filter((s) => s.listeners.includes(routingKey)).map((s) => s.name),
-        connectors: view.sites.filter((s) => s.connectors.includes(routingKey)).map((s) => s.name),
-      }));
+      view.services = [...keys].sort().map((routingKey) => {
+        const traffic = serviceFlows(view.sites, routingKey);
+        return {
+          routingKey,
+          listeners: view.sites.filter((s) => s.listeners.includes(routingKey)).map((s) => s.name),
+          connectors: view.sites.filter((s) => s.connectors.includes(routingKey)).map((s) => s.name),
+          ...(traffic.length > 0 ? { traffic } : {}),
+        };
+      });
+      view.links = localLinks(status.router);
       if (status.inputProblems && status.inputProblems.length > 0) view.problems = status.inputProblems;
       if (format) {
         print(formatResource(view, format));
@@ -95,6 +131,33 @@ export function networkCommand(): Command {
           table(
             ["ROUTING KEY", "LISTENERS AT", "CONNECTORS AT"],
             view.services.map((s) => [s.routingKey, s.listeners.join(", ") || "-", s.connectors.join(", ") || "-"]),
+          ),
+        );
+      }
+      const flows = view.services.flatMap((s) => (s.traffic ?? []).map((f) => ({ routingKey: s.routingKey, ...f })));
+      if (flows.length > 0) {
+        print();
+        print(
+          table(
+            ["ROUTING KEY", "FROM", "TO", "CONNECTIONS", "TO SERVICE", "FROM SERVICE"],
+            flows.map((f) => [f.routingKey, f.from, f.to, `${f.active} open, ${f.opened} in all`, humanBytes(f.bytesToService), humanBytes(f.bytesFromService)]),
+          ),
+        );
+      }
+      if (view.links.length > 0) {
+        print();
+        print(
+          table(
+            ["LINK", "DIRECTION", "REMOTE SITE", "RTT", "RECEIVED", "SENT", "RECONNECTS"],
+            view.links.map((l) => [
+              l.name,
+              l.direction,
+              l.remoteSite ?? "-",
+              l.rttMs !== undefined ? `${l.rttMs} ms` : "-",
+              l.bytesIn !== undefined ? humanBytes(l.bytesIn) : "-",
+              l.bytesOut !== undefined ? humanBytes(l.bytesOut) : "-",
+              String(l.reconnects ?? 0),
+            ]),
           ),
         );
       }
@@ -136,4 +199,60 @@ export function networkCommand(): Command {
       }
     });
   return network;
+}
+
+/**
+ * Who uses a service from where: from the listener sites' summaries, and from the connector
+ * sites' for clients whose own site sent none (an older version).
+ */
+function serviceFlows(sites: NetworkView["sites"], routingKey: string): ServiceFlow[] {
+  const flows: ServiceFlow[] = [];
+  const seen = new Set<string>();
+  for (const site of sites) {
+    for (const t of site.traffic ?? []) {
+      if (t.routingKey !== routingKey || t.role !== "listener") continue;
+      seen.add(`${site.name}\n${t.peer}`);
+      flows.push({ from: site.name, to: t.peer, opened: t.opened, active: t.active, bytesToService: t.bytesOut, bytesFromService: t.bytesIn });
+    }
+  }
+  for (const site of sites) {
+    for (const t of site.traffic ?? []) {
+      if (t.routingKey !== routingKey || t.role !== "connector") continue;
+      const client = sites.find((s) => s.name === t.peer);
+      if (seen.has(`${t.peer}\n${site.name}`) || client?.traffic) continue;
+      flows.push({ from: t.peer, to: site.name, opened: t.opened, active: t.active, bytesToService: t.bytesIn, bytesFromService: t.bytesOut });
+    }
+  }
+  return flows.sort((a, b) => a.from.localeCompare(b.from) || a.to.localeCompare(b.to));
+}
+
+function localLinks(router: NetworkRouterView): LocalLinkView[] {
+  const counters = (l: { bytesIn?: number; bytesOut?: number; reconnects?: number; rttMs?: number }) => ({
+    ...(l.rttMs !== undefined ? { rttMs: l.rttMs } : {}),
+    ...(l.bytesIn !== undefined ? { bytesIn: l.bytesIn } : {}),
+    ...(l.bytesOut !== undefined ? { bytesOut: l.bytesOut } : {}),
+    ...(l.reconnects !== undefined ? { reconnects: l.reconnects } : {}),
+  });
+  return [
+    ...router.outgoing.map((l) => ({
+      name: l.name,
+      direction: "outgoing" as const,
+      ...(l.remoteSiteName ? { remoteSite: l.remoteSiteName } : {}),
+      ...counters(l),
+      ...(l.lastError ? { lastError: { message: l.lastError.message, at: new Date(l.lastError.at).toISOString() } } : {}),
+    })),
+    ...router.incoming.map((l) => ({ name: l.name, direction: "incoming" as const, remoteSite: l.remoteSiteName, ...counters(l) })),
+  ];
+}
+
+/** 1536 → "1.5 KiB". */
+export function humanBytes(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${bytes} B` : `${value < 10 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
 }
