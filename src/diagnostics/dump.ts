@@ -84,7 +84,7 @@ export async function collectDump(sources: DumpSources, options: DumpOptions = {
     for (const resource of list ?? []) {
       resources.push(resource);
       secrets.push(...secretsIn(resource).map((s) => ({ value: s.value, base64Value: s.base64Value })));
-      files.push({ path: `resources/${fileSafe(`${resource.kind}-${resource.metadata.name}`)}.yaml`, text: toYaml(redact(resource)) });
+      files.push({ path: `resources/${fileSafe(`${resource.kind}-${resource.metadata.name}`)}.yaml`, text: yamlText(redact(resource)) });
     }
   }
   const sites = resources.filter((r): r is Site => r.kind === "Site");
@@ -102,7 +102,7 @@ export async function collectDump(sources: DumpSources, options: DumpOptions = {
 
   const runner = await part("site runner status", () => sources.platform.runner.status());
   const platformVersions = await part("platform versions", () => sources.versions());
-  files.push({ path: "versions.yaml", text: toYaml(versions(sources, now, view, platformVersions ?? {}, runner?.running)) });
+  files.push({ path: "versions.yaml", text: yamlText(versions(sources, now, view, platformVersions ?? {}, runner?.running)) });
 
   const status = await part("system status", () => sources.systemStatus());
   if (status !== undefined) files.push({ path: "system-status.txt", text: status });
@@ -115,7 +115,7 @@ export async function collectDump(sources: DumpSources, options: DumpOptions = {
 
   if (sources.certificates) {
     const certificates = await part("certificates", () => sources.certificates!());
-    if (certificates !== undefined) files.push({ path: "certificates.yaml", text: toYaml(redact(certificates)) });
+    if (certificates !== undefined) files.push({ path: "certificates.yaml", text: yamlText(redact(certificates), "# The site keeps no certificates (yet).\n") });
   }
 
   files.push({ path: "problems.txt", text: problems.length === 0 ? "Nothing was left out.\n" : `${problems.map((p) => `- ${p}`).join("\n")}\n` });
@@ -181,6 +181,11 @@ function versions(sources: DumpSources, now: Date, view: NetworkStatus | undefin
       : { running: running ?? "unknown", version: "unknown (no network status)" },
     ...platform,
   };
+}
+
+/** YAML of `value`; `empty` when nothing is left of it (toYaml prunes empty fields). */
+function yamlText(value: unknown, empty = "{}\n"): string {
+  return (toYaml(value) as string | undefined) ?? empty;
 }
 
 /** A resource name as one path component (names are DNS labels already; this is for hand-written files). */
