@@ -8,6 +8,7 @@ import { version } from "../common/version.js";
 import { applyCommand, deleteCommand, getCommand } from "./commands/apply.js";
 import { connectorCommand, listenerCommand } from "./commands/bindings.js";
 import { completionCommand } from "./commands/completion.js";
+import { debugCommand } from "./commands/debug.js";
 import { linkCommand } from "./commands/link.js";
 import { networkCommand } from "./commands/network.js";
 import { revokeAccessCommand } from "./commands/revoke.js";
@@ -52,6 +53,7 @@ function program(): Command {
   root.addCommand(deleteCommand());
   root.addCommand(revokeAccessCommand());
   root.addCommand(statusCommand());
+  root.addCommand(debugCommand());
   root.addCommand(completionCommand());
   root
     .command("version")
