@@ -42,7 +42,7 @@ describe("the observer port of a site process", () => {
     assert.equal(create.code, 2, create.stderr);
   });
 
-  test("off by default; on loopback once set, without a credential; /metrics not enabled yet", async () => {
+  test("off by default; on loopback once set, without a credential; /metrics in Prometheus format", async () => {
     const off = await skupper(["-n", "solo", "network", "console"], { home: network.home });
     assert.equal(off.code, 1);
     assert.match(off.stderr, /--observer-port/);
@@ -55,8 +55,9 @@ describe("the observer port of a site process", () => {
     await eventually("the console to answer", async () => (await status(`${base}/healthz`)) === 200, 5_000);
     assert.equal(await status(`${base}/api/network`), 200);
     const metrics = await fetch(`${base}/metrics`);
-    assert.equal(metrics.status, 404);
-    assert.equal((await metrics.text()).trim(), "metrics not enabled");
+    assert.equal(metrics.status, 200);
+    assert.match(metrics.headers.get("content-type") ?? "", /^text\/plain; version=0\.0\.4/);
+    assert.match(await metrics.text(), /^# TYPE skupper_connections_opened_total counter$/m);
     // DNS rebinding: a page whose name resolves to 127.0.0.1 is not served.
     // (node:http, since fetch does not let a caller set Host)
     const rebound = await new Promise<number>((resolve, reject) => {

@@ -74,4 +74,42 @@ describe("traffic between three sites in a line", () => {
     assert.match(text, /^echo\s+a\s+c\s+0 open, 1 in all\s+3\.0 MiB\s+3\.0 MiB\s*$/m);
     assert.match(text, /^ROUTING KEY\s+LISTENERS AT\s+CONNECTORS AT/m, "the services table is still there");
   });
+
+  test("Prometheus metrics on the observer port: A's listener and B's relay count a new connection and its bytes", async () => {
+    const ports = { a: await freePort(), b: await freePort() };
+    await network.run("a", ["site", "update", "--observer-port", String(ports.a)]);
+    await network.run("b", ["site", "update", "--observer-port", String(ports.b)]);
+    const scrape = async (site: "a" | "b"): Promise<string | undefined> => {
+      try {
+        const res = await fetch(`http://127.0.0.1:${ports[site]}/metrics`);
+        return res.status === 200 && /^text\/plain; version=0\.0\.4/.test(res.headers.get("content-type") ?? "") ? await res.text() : undefined;
+      } catch {
+        return undefined;
+      }
+    };
+    await eventually("both observer ports to serve metrics", async () => (await scrape("a")) !== undefined && (await scrape("b")) !== undefined, 10_000, 100);
+
+    const bytes = 1024 * 1024;
+    const result = await transfer(await connect(servicePort), bytes);
+    assert.equal(result.received, bytes);
+
+    const sample = (text: string, name: string, labels: string[]): number | undefined => {
+      const line = text.split("\n").find((l) => l.startsWith(`${name}{`) && labels.every((label) => l.includes(label)));
+      return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(" ") + 1));
+    };
+    const a = await eventually("A's metrics to count the connection", async () => {
+      const text = await scrape("a");
+      return text && sample(text, "skupper_connections_opened_total", ['routing_key="echo"', 'role="listener"']) === 1 ? text : undefined;
+    }, 10_000, 100);
+    assert.equal(sample(a, "skupper_connection_bytes_total", ['routing_key="echo"', 'role="listener"', 'way="out"']), bytes, "what the client sent");
+    assert.equal(sample(a, "skupper_connections_active", ['routing_key="echo"', 'role="listener"']), 0);
+    assert.equal(sample(a, "skupper_link_up", ['remote_site="b"']), 1);
+    assert.match(a, /^process_cpu_user_seconds_total /m, "the process metrics are there");
+    const b = (await scrape("b")) ?? "";
+    assert.equal(sample(b, "skupper_connections_opened_total", ['routing_key="echo"', 'role="relay"']), 1, "B counts the stream it relays");
+    assert.ok((sample(b, "skupper_connection_bytes_total", ['routing_key="echo"', 'role="relay"', 'way="in"']) ?? 0) >= bytes, b);
+
+    await network.run("b", ["site", "update", "--observer-port", ""]);
+    await eventually("B's observer port to close when turned off", async () => (await scrape("b")) === undefined, 10_000, 100);
+  });
 });
