@@ -113,6 +113,11 @@ describe("the web console in a headless browser", { skip }, () => {
     await eventually("the listener's connection count to reach 3", async () => (await count.textContent()) === "3", 5_000, 100);
     process.stdout.write(`# connection count shown after ${Date.now() - started} ms\n`);
     assert.match((await page.getByTestId("service-echo").textContent()) ?? "", /north/, "the connector's site is shown");
+    // Each client sent "hello": the listener's bytes move, and north's summary reaches west.
+    await eventually("the listener's bytes to show what the clients sent", async () => /15 B out/.test((await page.getByTestId("service-echo").textContent()) ?? ""), 5_000, 100);
+    const flow = page.getByTestId("traffic-echo-west-north");
+    await flow.waitFor({ timeout: 15_000 });
+    assert.match((await flow.textContent()) ?? "", /3/, "the traffic table counts the three connections");
     await screenshot("2-traffic");
     for (const socket of held.splice(0)) socket.destroy();
     await eventually("the count to fall back to 0", async () => (await count.textContent()) === "0", 5_000, 100);

@@ -174,7 +174,8 @@ export function buildModel(view: ConsoleView, time: number, previous?: Model): M
     ensureSite(remote, link.remoteSiteName ?? (before ? (previous?.sites.find((s) => s.id === remote)?.name ?? remote) : `${link.name} (not reached yet)`));
     const id = pairId(self, remote);
     const up = link.state === "up";
-    const message = link.message || link.lastError?.message;
+    // An up link's message is just "OK": its last failure, if it had one, is what a user looks for.
+    const message = up ? link.lastError?.message : link.message || link.lastError?.message;
     links.set(id, {
       ...links.get(id),
       id,
