@@ -30,10 +30,12 @@ interface Options {
   idle: number;
   profile?: string;
   targets: Target[];
+  /** Measure the metrics' cost: skupper with the observer port on and scraped, against off, alternately. */
+  metrics: boolean;
 }
 
 function parseOptions(argv: string[]): Options {
-  const options: Options = { smoke: false, json: false, seconds: 5, idle: 10_000, targets: [...TARGETS] };
+  const options: Options = { smoke: false, json: false, seconds: 5, idle: 10_000, targets: [...TARGETS], metrics: true };
   let explicitSeconds = false;
   let explicitIdle = false;
   for (let i = 0; i < argv.length; i++) {
@@ -50,6 +52,7 @@ function parseOptions(argv: string[]): Options {
     };
     if (arg === "--smoke") options.smoke = true;
     else if (arg === "--json") options.json = true;
+    else if (arg === "--no-metrics") options.metrics = false;
     else if (arg === "--seconds") {
       options.seconds = positive(value());
       explicitSeconds = true;
@@ -63,7 +66,7 @@ function parseOptions(argv: string[]): Options {
       if (bad !== undefined || list.length === 0) throw new Error(`--targets takes a comma-separated list of ${TARGETS.join(", ")}; "${bad}" is not one`);
       options.targets = list as Target[];
     } else if (arg === "-h" || arg === "--help") {
-      process.stdout.write("usage: npm run bench -- [--smoke] [--json] [--seconds N] [--idle N] [--profile DIR] [--targets direct,stunnel,skupper]\n");
+      process.stdout.write("usage: npm run bench -- [--smoke] [--json] [--seconds N] [--idle N] [--profile DIR] [--targets direct,stunnel,skupper] [--no-metrics]\n");
       process.exit(0);
     } else throw new Error(`unknown option "${arg}" (try --help)`);
   }
@@ -90,6 +93,8 @@ interface Results {
   requestResponse: Partial<Record<Target, { perSecond: number; p50Us: number; p99Us: number }>>;
   connections: Partial<Record<Target, { perSecond: number; failed: number }>>;
   idleMemory?: { connections: number; listenerSiteKiB: number; connectorSiteKiB: number; perConnectionKiB: { listenerSite: number; connectorSite: number } };
+  /** skupper throughput with metrics off and on (observer port scraped every second), rounds alternating off, on. */
+  metrics?: { rounds: number; off: { throughput1: number[]; throughput8: number[] }; on: { throughput1: number[]; throughput8: number[] }; scrapes: number };
 }
 
 function log(options: Options, message: string): void {
@@ -180,11 +185,60 @@ async function main(): Promise<void> {
         failed: number;
       };
     }
+    if (options.metrics && tools.iperf3 && ports.skupper?.iperf && options.targets.includes("skupper")) {
+      results.metrics = await metricsAB(options, cli, procs, tools.iperf3, ports.skupper.iperf);
+    }
   } finally {
     await cleanup();
   }
   if (options.json) process.stdout.write(JSON.stringify(results, null, 2) + "\n");
   else process.stdout.write(report(results));
+}
+
+/**
+ * The metrics' cost, measured as the issue asks (same run, on against off): both sites' observer
+ * ports on and scraped every second (far more often than Prometheus' usual 15–60 s), alternating
+ * with the ports off, so drift of the machine hits both sides alike.
+ */
+async function metricsAB(options: Options, cli: Cli, procs: Processes, iperf: string, port: number): Promise<NonNullable<Results["metrics"]>> {
+  const rounds = options.smoke ? 1 : 3;
+  const result: NonNullable<Results["metrics"]> = { rounds, off: { throughput1: [], throughput8: [] }, on: { throughput1: [], throughput8: [] }, scrapes: 0 };
+  const observer = { front: await procs.freePort(), back: await procs.freePort() };
+  const setPort = async (on: boolean) => {
+    for (const site of ["front", "back"] as const) await cli.run(site, ["site", "update", "--observer-port", on ? String(observer[site]) : ""]);
+  };
+  const scrape = async (site: "front" | "back"): Promise<boolean> => {
+    try {
+      const res = await fetch(`http://127.0.0.1:${observer[site]}/metrics`);
+      await res.text();
+      return res.status === 200;
+    } catch {
+      return false;
+    }
+  };
+  for (let round = 0; round < rounds; round++) {
+    for (const on of [false, true]) {
+      log(options, `skupper, metrics ${on ? "on" : "off"} (round ${round + 1} of ${rounds}): throughput, 1 and 8 streams`);
+      await setPort(on);
+      let scraper: NodeJS.Timeout | undefined;
+      if (on) {
+        const deadline = Date.now() + 10_000;
+        while (!((await scrape("front")) && (await scrape("back")))) {
+          if (Date.now() > deadline) throw new Error("the observer ports did not serve metrics within 10 s");
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        scraper = setInterval(() => {
+          void Promise.all([scrape("front"), scrape("back")]).then(([a, b]) => (result.scrapes += Number(a) + Number(b)));
+        }, 1000);
+      }
+      const side = on ? result.on : result.off;
+      side.throughput1.push(await iperf3(iperf, port, options.seconds, 1));
+      side.throughput8.push(await iperf3(iperf, port, options.seconds, 8));
+      if (scraper) clearInterval(scraper);
+    }
+  }
+  await setPort(false);
+  return result;
 }
 
 async function startStunnelPair(stunnel: string, work: string, procs: Processes, direct: Ports): Promise<Ports> {
@@ -264,6 +318,15 @@ function report(r: Results): string {
     lines.push(
       `memory per idle connection (${m.connections} open): listener site ${m.perConnectionKiB.listenerSite} KiB, connector site ${m.perConnectionKiB.connectorSite} KiB (RSS ${m.listenerSiteKiB} / ${m.connectorSiteKiB} KiB)`,
     );
+  }
+  if (r.metrics) {
+    const m = r.metrics;
+    const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / Math.max(1, values.length);
+    const line = (label: string, off: number[], on: number[]) =>
+      `  ${label}: off ${gbit(mean(off))}, on ${gbit(mean(on))}: on/off ${(mean(on) / mean(off)).toFixed(3)}× (rounds: ${off.map((v, i) => `${(v / 1e9).toFixed(2)}/${((on[i] ?? 0) / 1e9).toFixed(2)}`).join(", ")})`;
+    lines.push(`metrics on vs off (skupper, both observer ports scraped every 1 s, ${m.scrapes} scrapes, ${m.rounds} alternating rounds):`);
+    lines.push(line("throughput, 1 stream", m.off.throughput1, m.on.throughput1));
+    lines.push(line("throughput, 8 streams", m.off.throughput8, m.on.throughput8));
   }
   if (r.linkReadyMs !== undefined) lines.push(`link Ready after redeem: ${r.linkReadyMs} ms (the redeem command itself: ${r.redeemCommandMs} ms)`);
   lines.push(`machine: ${r.machine.cpus} × ${r.machine.cpuModel}, Node ${r.machine.node}, Linux ${r.machine.kernel}; ${r.options.seconds} s per figure${r.options.smoke ? " (smoke run: figures are not meaningful)" : ""}`);
