@@ -234,6 +234,24 @@ export function toJson(value: unknown): string {
   return JSON.stringify(prune(value), null, 2) + "\n";
 }
 
+/**
+ * The desired state of a resource as a client writes it: without status and without the metadata
+ * a store assigns (namespace, generation, resourceVersion, uid, timestamps).
+ */
+export function desiredState<R extends { metadata: object }>(resource: R): R {
+  const {
+    namespace: _namespace,
+    generation: _generation,
+    resourceVersion: _resourceVersion,
+    uid: _uid,
+    creationTimestamp: _creationTimestamp,
+    deletionTimestamp: _deletionTimestamp,
+    ...metadata
+  } = resource.metadata as Record<string, unknown>;
+  const { status: _status, ...rest } = resource as R & { status?: unknown };
+  return { ...rest, metadata } as unknown as R;
+}
+
 /** Removes undefined, null, empty strings, empty arrays and empty objects, recursively. */
 export function prune(value: unknown): unknown {
   if (Array.isArray(value)) {

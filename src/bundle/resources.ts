@@ -8,6 +8,7 @@
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import {
+  desiredState,
   linkSecretName,
   MAX_FILE_BYTES,
   parseDocuments,
@@ -131,16 +132,7 @@ async function resourceFiles(source: ResourceSource): Promise<string[]> {
  * namespace, …), generation 1.
  */
 function installedForm(resource: Resource): { name: string; text: string; resource: Resource } {
-  const {
-    namespace: _namespace,
-    generation: _generation,
-    resourceVersion: _resourceVersion,
-    uid: _uid,
-    creationTimestamp: _creationTimestamp,
-    deletionTimestamp: _deletionTimestamp,
-    ...metadata
-  } = resource.metadata;
-  const { status: _status, ...rest } = resource as Resource & { status?: unknown };
+  const { metadata, ...rest } = desiredState(resource);
   const where = `${resource.kind} "${resource.metadata.name}"`;
   const result = validateResource(prune({ ...rest, metadata: { ...metadata, generation: 1 } }), where);
   if (!result.ok) throw new ValidationError(result.problems);

@@ -4,7 +4,7 @@
  * read carry the read's resourceVersion and are redone on a conflict, so concurrent commands
  * never lose an update.
  */
-import { activeSiteOf, type Kind, type Resource, type ResourceByKind, type Site } from "../api/index.js";
+import { activeSiteOf, desiredState, type Kind, type Resource, type ResourceByKind, type Site } from "../api/index.js";
 import { SkupperError, systemErrorCode } from "../common/errors.js";
 import type { CliContext } from "./context.js";
 
@@ -27,17 +27,8 @@ function isDeleting(resource: Resource): boolean {
 
 /** The desired state as a client sends it: without status and what the store manages. */
 function desired<R extends Resource>(resource: R, resourceVersion?: string): R {
-  const {
-    namespace: _namespace,
-    generation: _generation,
-    resourceVersion: _resourceVersion,
-    uid: _uid,
-    creationTimestamp: _creationTimestamp,
-    deletionTimestamp: _deletionTimestamp,
-    ...metadata
-  } = resource.metadata;
-  const { status: _status, ...rest } = resource as R & { status?: unknown };
-  return { ...rest, metadata: { ...metadata, ...(resourceVersion !== undefined ? { resourceVersion } : {}) } } as R;
+  const state = desiredState(resource);
+  return resourceVersion === undefined ? state : { ...state, metadata: { ...state.metadata, resourceVersion } };
 }
 
 /**
