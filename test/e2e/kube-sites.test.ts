@@ -297,6 +297,55 @@ describe("sites on Kubernetes", { skip }, () => {
     assert.equal(row.MESSAGE, "OK");
   });
 
+  test("debug dump of a site in a pod: resources, network status and the pod's log, with no Secret value, key or code of the namespace in it", async () => {
+    const home = path.join(work, "s0-home");
+    const into = path.join(work, "dump");
+    await fs.mkdir(into, { recursive: true });
+    const run = { home, env: { KUBECONFIG: kubeconfig, SKUPPER_PLATFORM: "kubernetes" }, timeoutMs: 120_000, cwd: into };
+    const printed = await ok(["-n", "s0-west", "debug", "dump", "west-dump"], run);
+    const file = /^Skupper dump details written to compressed archive: (.+)$/m.exec(printed)?.[1];
+    assert.ok(file, printed);
+    const archive = path.resolve(into, file);
+    assert.equal((await fs.stat(archive)).mode & 0o777, 0o600);
+    await new Promise<void>((resolve, reject) => execFile("tar", ["-xzf", archive, "-C", into], (err) => (err ? reject(err) : resolve())));
+    const top = path.join(into, path.basename(archive).replace(/\.tar\.gz$/, ""));
+    const files: string[] = [];
+    const walk = async (dir: string): Promise<void> => {
+      for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
+        const full = path.join(dir, entry.name);
+        if (entry.isDirectory()) await walk(full);
+        else files.push(path.relative(top, full));
+      }
+    };
+    await walk(top);
+    for (const expected of ["versions.yaml", "network-status.json", "system-status.txt", "resources/Site-west.yaml"]) assert.ok(files.includes(expected), `${expected} in ${files.join(", ")}`);
+    const logs = files.filter((f) => f.startsWith("logs/") && f.endsWith(".log"));
+    assert.ok(logs.length >= 1, `the site pod's log: ${files.join(", ")}`);
+    assert.match(await fs.readFile(path.join(top, logs[0] as string), "utf8"), /\S/, "the log is not empty");
+    assert.match(await fs.readFile(path.join(top, "versions.yaml"), "utf8"), /kubernetes/i);
+
+    // Every secret of the namespace, as the API server holds it: Secret data (decoded and as
+    // stored) and the grants' codes.
+    const needles = new Set<string>();
+    const secrets = await kjson<{ items: Array<{ data?: Record<string, string> }> }>(["-n", "s0-west", "get", "secrets"]);
+    for (const secret of secrets.items) {
+      for (const value of Object.values(secret.data ?? {})) {
+        const decoded = Buffer.from(value, "base64").toString("utf8");
+        if (decoded.length >= 16 && !decoded.includes("BEGIN CERTIFICATE")) needles.add(decoded.trim());
+        for (const line of decoded.split("\n")) if (line.length >= 40 && !decoded.includes("BEGIN CERTIFICATE")) needles.add(line);
+        if (value.length >= 16 && !decoded.includes("BEGIN CERTIFICATE")) needles.add(value);
+      }
+    }
+    const grants = await kjson<{ items: Array<{ status?: { code?: string } }> }>(["-n", "s0-west", "get", "accessgrants"]);
+    for (const grant of grants.items) if (grant.status?.code) needles.add(grant.status.code);
+    assert.ok(needles.size >= 3, "the namespace holds keys and a grant code to look for");
+    for (const name of files) {
+      const text = await fs.readFile(path.join(top, name), "utf8");
+      assert.doesNotMatch(text, /-----BEGIN [A-Z ]*PRIVATE KEY-----/, `${name} holds no private key`);
+      for (const needle of needles) assert.ok(!text.includes(needle), `${name} holds a secret of the namespace (${needle.slice(0, 12)}…)`);
+    }
+  });
+
   test("deleting a Site removes everything it made in its namespace", async () => {
     const namespace = "s0-west";
     const home = path.join(work, "s0-home");
