@@ -6,5 +6,6 @@ export * from "./defaults.js";
 export * from "./network-status.js";
 export * from "./names.js";
 export * from "./site-settings.js";
+export * from "./observer-settings.js";
 export * from "./crds.js";
 export * from "./sites.js";

@@ -10,4 +10,4 @@ export {
   observerPortProblem,
   observerUrl,
   type ObserverConfig,
-} from "./settings.js";
+} from "../api/index.js";

@@ -23,7 +23,7 @@ import { fileURLToPath } from "node:url";
 import type { NetworkStatus } from "../api/index.js";
 import { errorMessage } from "../common/errors.js";
 import { logger } from "../common/log.js";
-import { isLoopback, observerUrl, type ObserverConfig } from "./settings.js";
+import { isLoopback, observerUrl, type ObserverConfig } from "../api/index.js";
 
 const log = logger("observer");
 

@@ -143,6 +143,8 @@ export interface ObserverAccess {
   /** A sentence: where it listens, or why it is off or failed. */
   message: string;
   url?: string;
+  /** What to run first for `url` to answer here, when the port is not reachable as it is (a pod's). */
+  reach?: string;
   credentialRequired: boolean;
   credential?: string;
 }

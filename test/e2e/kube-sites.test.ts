@@ -346,6 +346,45 @@ describe("sites on Kubernetes", { skip }, () => {
     }
   });
 
+  test("the observer port of a site in a pod: network console says how to reach it, and metrics answer through kubectl port-forward with the site's credential", async () => {
+    const home = path.join(work, "s0-home");
+    const run = { home, env: { KUBECONFIG: kubeconfig, SKUPPER_PLATFORM: "kubernetes" }, timeoutMs: 180_000 };
+    await ok(["-n", "s0-west", "site", "update", "--observer-port", "8640", "--observer-host", "0.0.0.0", "--wait", "ready", "--timeout", "120s"], run);
+    const printed = await eventually(
+      "network console to print the site's credential",
+      async () => {
+        const result = await skupper(["-n", "s0-west", "network", "console"], run);
+        return result.code === 0 && /^Credential: \S+$/m.test(result.stdout) ? result.stdout : undefined;
+      },
+      60_000,
+      1000,
+    );
+    assert.match(printed, /^First run: kubectl -n s0-west port-forward deployment\/skupper-router 8640$/m);
+    const credential = /^Credential: (\S+)$/m.exec(printed)?.[1] as string;
+    const secret = await kc(["-n", "s0-west", "get", "secret", "skupper-observer-credential", "-o", "jsonpath={.data.credential}"]);
+    assert.equal(Buffer.from(secret, "base64").toString("utf8").trim(), credential, "the credential is the Secret the site made");
+
+    const local = await freePort();
+    const forward = execFile("kubectl", ["--kubeconfig", kubeconfig, "-n", "s0-west", "port-forward", "deployment/skupper-router", `${local}:8640`]);
+    try {
+      const get = async (headers: Record<string, string>): Promise<number> => {
+        try {
+          const res = await fetch(`http://127.0.0.1:${local}/metrics`, { headers });
+          await res.text();
+          return res.status;
+        } catch {
+          return 0;
+        }
+      };
+      await eventually("the port-forward to reach the observer port", async () => (await get({})) === 401, 30_000, 250);
+      const res = await fetch(`http://127.0.0.1:${local}/metrics`, { headers: { authorization: `Bearer ${credential}` } });
+      assert.equal(res.status, 200);
+      assert.match(await res.text(), /^skupper_link_up\{/m, "the site's link is measured");
+    } finally {
+      forward.kill();
+    }
+  });
+
   test("deleting a Site removes everything it made in its namespace", async () => {
     const namespace = "s0-west";
     const home = path.join(work, "s0-home");

@@ -347,17 +347,17 @@ function view(site: string, hosts: string[] = ["10.0.0.7"]): NetworkStatus {
   };
 }
 
-async function requestsScene(options: { linkAccess?: string; ready?: boolean; published?: NetworkStatus | undefined } = {}) {
+async function requestsScene(options: { linkAccess?: string; ready?: boolean; published?: NetworkStatus | undefined; settings?: Record<string, string>; credential?: string } = {}) {
   const resources = new MemoryResourceStore("west");
   const credentials = new MemoryCredentialStore();
   const pod = new FakePod();
-  const site: Site = { apiVersion: API_VERSION, kind: "Site", metadata: { name: "west" }, spec: { linkAccess: options.linkAccess ?? "default" } };
+  const site: Site = { apiVersion: API_VERSION, kind: "Site", metadata: { name: "west" }, spec: { linkAccess: options.linkAccess ?? "default", ...(options.settings ? { settings: options.settings } : {}) } };
   const created = await resources.create(site);
   if (options.ready !== false) await resources.updateStatus("Site", "west", { status: "Ready", message: "OK", observedGeneration: created.metadata.generation ?? 1 });
   const siteCa = await createCA("west site CA");
   await credentials.save(SITE_CA, siteCa);
   const published = "published" in options ? options.published : view("west");
-  const requests = new KubernetesSiteRequests({ namespace: "west", resources, credentials, networkStatus: async () => published, pod });
+  const requests = new KubernetesSiteRequests({ namespace: "west", resources, credentials, networkStatus: async () => published, observerCredential: async () => options.credential, pod });
   return { resources, credentials, pod, requests, siteCa };
 }
 
@@ -380,7 +380,7 @@ describe("KubernetesSiteRequests", () => {
   });
 
   test("generateLink refuses, as the site would, without a site, link access, a running pod or a ready site", async () => {
-    const none = new KubernetesSiteRequests({ namespace: "west", resources: new MemoryResourceStore("west"), credentials: new MemoryCredentialStore(), networkStatus: async () => undefined, pod: new FakePod() });
+    const none = new KubernetesSiteRequests({ namespace: "west", resources: new MemoryResourceStore("west"), credentials: new MemoryCredentialStore(), networkStatus: async () => undefined, observerCredential: async () => undefined, pod: new FakePod() });
     await assert.rejects(none.generateLink({}), { code: "ERR_NO_SITE", message: 'There is no site in namespace "west". Create one with "skupper -n west site create <name>".' });
     await assert.rejects((await requestsScene({ linkAccess: "none" })).requests.generateLink({}), { code: "ERR_LINK_ACCESS", message: /link access is not enabled\. Use "skupper site update --enable-link-access"/ });
     const stopped = await requestsScene();
@@ -394,6 +394,27 @@ describe("KubernetesSiteRequests", () => {
     await noCa.credentials.remove(SITE_CA);
     await assert.rejects(noCa.requests.generateLink({}), { code: "ERR_SITE_NOT_READY" });
     await assert.rejects((await requestsScene({ published: view("west", []) })).requests.generateLink({}), { code: "ERR_SITE_NOT_READY", message: /advertises no host for links yet/ });
+  });
+
+  test("observerAccess: off, a bad setting, loopback through port-forward, and elsewhere with the site's credential", async () => {
+    assert.equal((await (await requestsScene()).requests.observerAccess()).state, "off");
+    const bad = await (await requestsScene({ settings: { "observer-port": "99999" } })).requests.observerAccess();
+    assert.equal(bad.state, "error");
+    assert.match(bad.message, /between 1 and 65535/);
+    const loopback = await (await requestsScene({ settings: { "observer-port": "8640" } })).requests.observerAccess();
+    assert.deepEqual(
+      { ...loopback },
+      { state: "listening", message: "in the site's pod on 127.0.0.1:8640", url: "http://127.0.0.1:8640/", reach: "kubectl -n west port-forward deployment/skupper-router 8640", credentialRequired: false },
+    );
+    const open = await (await requestsScene({ settings: { "observer-port": "8640", "observer-host": "0.0.0.0" }, credential: "s3cret-credential" })).requests.observerAccess();
+    assert.equal(open.credentialRequired, true);
+    assert.equal(open.credential, "s3cret-credential");
+    const notYet = await (await requestsScene({ settings: { "observer-port": "8640", "observer-host": "0.0.0.0" } })).requests.observerAccess();
+    assert.equal(notYet.state, "error");
+    assert.match(notYet.message, /has not made the observer credential yet/);
+    const stopped = await requestsScene({ settings: { "observer-port": "8640" } });
+    stopped.pod.running = false;
+    await assert.rejects(stopped.requests.observerAccess(), { code: "ERR_SITE_NOT_RUNNING" });
   });
 
   test("revokeAccess deletes every grant and the site's CA and server credentials, then restarts the pod", async () => {

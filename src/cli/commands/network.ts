@@ -174,8 +174,8 @@ export function networkCommand(): Command {
       const ctx = contextOf(command);
       const format = outputFormat(flags.output);
       const ask = ctx.platform.requests.observerAccess?.bind(ctx.platform.requests);
-      if (!ask) throw new SkupperError("ERR_NOT_SUPPORTED", `The console of a site on ${ctx.platform.name} cannot be asked for from here: the site's observer port is reached inside its pod`);
-      if (!(await isRunning(ctx))) {
+      if (!ask) throw new SkupperError("ERR_NOT_SUPPORTED", `The console of a site on ${ctx.platform.name} cannot be asked for from here`);
+      if (!ctx.managedSite && !(await isRunning(ctx))) {
         throw new SkupperError("ERR_SITE_NOT_RUNNING", `The site process of namespace "${ctx.namespace}" is not running (start it with "skupper${ctx.nsFlag} system start")`);
       }
       const access = await ask();
@@ -188,6 +188,7 @@ export function networkCommand(): Command {
         const hint = access.state === "off" ? `; turn it on with "skupper${ctx.nsFlag} site update --observer-port <port>"` : "";
         throw new SkupperError("ERR_CONSOLE_OFF", `The console is not available: ${access.message}${hint}`);
       }
+      if (access.reach) print(`First run: ${access.reach}`);
       print(`Console: ${access.url}`);
       print(`Metrics: ${access.url}metrics`);
       if (access.credentialRequired && access.credential) {
@@ -195,7 +196,7 @@ export function networkCommand(): Command {
         print(`  Browsers: open ${access.url}?token=<credential> once, or sign in with the credential.`);
         print(`  Scrapers and scripts: send "Authorization: Bearer <credential>".`);
       } else {
-        print("No credential needed: the console listens on loopback only.");
+        print(`No credential needed: the console listens on loopback only${access.reach ? " (in the site's pod)" : ""}.`);
       }
     });
   return network;

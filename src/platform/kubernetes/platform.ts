@@ -17,7 +17,7 @@ import { CREDENTIALS_LABEL, KubernetesCredentialStore } from "./credentials.js";
 import { contextNamespace, KubernetesResourceStore, kubernetesConfig } from "./resource-store.js";
 import { INSTALL_COMMAND, KubernetesSiteRunner, type KubernetesSiteRunnerOptions } from "./site-runner.js";
 import { KubernetesSiteRequests } from "./site-requests.js";
-import { KubernetesSiteState } from "./state.js";
+import { KubernetesSiteState, readObserverCredential } from "./state.js";
 import { SiteWorkloads } from "./workloads.js";
 
 export interface KubernetesPlatformOptions {
@@ -72,7 +72,7 @@ export function openKubernetesPlatform(options: KubernetesPlatformOptions = {}):
     namespace,
     resources,
     runner,
-    requests: new KubernetesSiteRequests({ namespace, resources, credentials, networkStatus, pod: runner }),
+    requests: new KubernetesSiteRequests({ namespace, resources, credentials, networkStatus, observerCredential: () => readObserverCredential(core), pod: runner }),
     credentials,
     state,
     workloads,

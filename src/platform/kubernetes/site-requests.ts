@@ -12,7 +12,9 @@
  */
 import {
   GRANT_SERVER,
+  isLoopback,
   linkAccessEnabled,
+  observerConfig,
   namespaceFlag,
   SITE_CA,
   SITE_SERVER,
@@ -23,7 +25,8 @@ import {
 } from "../../api/index.js";
 import { SkupperError } from "../../common/errors.js";
 import { issueGeneratedLink, linkAccessNotEnabled, revokeWithUserIssuer, siteIssuer, userIssuer } from "../../grants/index.js";
-import type { CredentialStore, LinkBundleRequest, ResourceStore, SiteRequestHandler, SiteRunnerStatus } from "../types.js";
+import type { CredentialStore, LinkBundleRequest, ObserverAccess, ResourceStore, SiteRequestHandler, SiteRunnerStatus } from "../types.js";
+import { ROUTER_DEPLOYMENT } from "./names.js";
 import { activeSite } from "./site-runner.js";
 
 /** What the requests need of the runner: whether the site's pod runs, and replacing it. */
@@ -41,6 +44,8 @@ export interface KubernetesSiteRequestsParts {
   credentials: CredentialStore;
   /** The view the site published. */
   networkStatus(): Promise<NetworkStatus | undefined>;
+  /** The observer credential the site made, if any (a Secret). */
+  observerCredential(): Promise<string | undefined>;
   pod: SitePod;
 }
 
@@ -75,6 +80,36 @@ export class KubernetesSiteRequests implements SiteRequestHandler {
     for (const name of [SITE_CA, SITE_SERVER, GRANT_SERVER]) await credentials.remove(name);
     // The running site holds the old CA in memory: a new pod starts with none, and makes one.
     await pod.restart();
+  }
+
+  /**
+   * The observer port as the Site sets it. It listens inside the site's pod: reached with
+   * `kubectl port-forward` (which connects to the pod's own addresses, loopback included), or
+   * from the cluster at the pod's address when bound to another address, with the credential.
+   */
+  async observerAccess(): Promise<ObserverAccess> {
+    const { namespace, pod } = this.parts;
+    const site = await this.requireSite();
+    const config = observerConfig(site.spec.settings);
+    if (!config.enabled) {
+      return config.problems.length > 0
+        ? { state: "error", message: config.problems.join("; "), credentialRequired: false }
+        : { state: "off", message: "the observer port is off (the Site sets no observer-port)", credentialRequired: false };
+    }
+    if (!(await pod.status()).running) throw pod.notRunning();
+    const credentialRequired = !isLoopback(config.host);
+    const credential = credentialRequired ? await this.parts.observerCredential() : undefined;
+    if (credentialRequired && !credential) {
+      return { state: "error", message: "the site has not made the observer credential yet; try again once its pod is ready", credentialRequired };
+    }
+    return {
+      state: "listening",
+      message: `in the site's pod on ${config.host}:${config.port}`,
+      url: `http://127.0.0.1:${config.port}/`,
+      reach: `kubectl${namespaceFlag(namespace)} port-forward deployment/${ROUTER_DEPLOYMENT} ${config.port}`,
+      credentialRequired,
+      ...(credential ? { credential } : {}),
+    };
   }
 
   private async requireSite(): Promise<Site> {

@@ -15,7 +15,7 @@
  *
  * Every write is durable when its promise resolves: the API server has accepted it.
  */
-import { createHash, randomUUID } from "node:crypto";
+import { createHash, randomBytes, randomUUID } from "node:crypto";
 import type { KubeConfig, V1ConfigMap, V1OwnerReference } from "@kubernetes/client-node";
 import {
   MAX_FILE_BYTES,
@@ -46,6 +46,9 @@ export const NETWORK_STATUS_KEY = "network-status.json";
 export const PENDING_REDEMPTION_LABEL = "skupper.io/pending-redemption";
 export const ACCESS_TOKEN_ANNOTATION = "skupper.io/access-token";
 export const REDEMPTION_KEY = "redemption.yaml";
+/** The observer port's credential (docs/console.md): a Secret, readable by whoever may read the namespace's Secrets. */
+export const OBSERVER_CREDENTIAL_SECRET = "skupper-observer-credential";
+export const OBSERVER_CREDENTIAL_KEY = "credential";
 const REDEMPTION_PREFIX = "skupper-redemption-";
 /** A Secret's name is a DNS subdomain: at most 253 characters. */
 const MAX_SECRET_NAME = 253;
@@ -64,6 +67,8 @@ export class KubernetesSiteState implements SiteState {
   private lastNetworkStatus = "";
   /** Objects already given an owner reference to the Site (kind/name/uid). */
   private readonly adopted = new Set<string>();
+  /** The Site the state belongs to, once belongTo has been told: what the site makes later is owned by it too. */
+  private siteOwner: V1OwnerReference | undefined;
 
   constructor(
     config: KubeConfig,
@@ -100,6 +105,31 @@ export class KubernetesSiteState implements SiteState {
       } catch (err) {
         // Another instance created or changed it first: its identity is the site's.
         if (!(err instanceof AlreadyExistsError || err instanceof ConflictError) || attempt >= MAX_CONFLICT_RETRIES) throw err;
+      }
+    }
+  }
+
+  /** The observer port's credential: made on first use, the same for every later pod. */
+  async observerCredential(): Promise<string> {
+    for (let attempt = 0; ; attempt++) {
+      const existing = await readObserverCredential(this.core);
+      if (existing) return existing;
+      try {
+        await this.core.createSecret({
+          apiVersion: "v1",
+          kind: "Secret",
+          // Labelled as the site's credentials: tied to the Site, and removed by `site delete`.
+          metadata: {
+            name: OBSERVER_CREDENTIAL_SECRET,
+            labels: { ...SKUPPER_LABELS, [CREDENTIALS_LABEL]: "true" },
+            ...(this.siteOwner ? { ownerReferences: [this.siteOwner] } : {}),
+          },
+          type: "Opaque",
+          data: { [OBSERVER_CREDENTIAL_KEY]: b64(randomBytes(32).toString("base64url")) },
+        });
+      } catch (err) {
+        // Another pod made it first: its credential is the site's.
+        if (!(err instanceof AlreadyExistsError) || attempt >= MAX_CONFLICT_RETRIES) throw err;
       }
     }
   }
@@ -195,6 +225,7 @@ export class KubernetesSiteState implements SiteState {
     const uid = site.metadata.uid;
     if (!uid) return;
     const owner: V1OwnerReference = { apiVersion: `${SKUPPER_GROUP}/${SKUPPER_VERSION}`, kind: "Site", name: site.metadata.name, uid, blockOwnerDeletion: true };
+    this.siteOwner = owner;
     const owned = (o: { metadata?: { ownerReferences?: V1OwnerReference[] } }) => (o.metadata?.ownerReferences ?? []).some((r) => r.uid === uid);
     const withOwner = <T extends { metadata?: { ownerReferences?: V1OwnerReference[] } }>(o: T): T => ({
       ...o,
@@ -244,4 +275,10 @@ export function redemptionSecretName(token: string): string {
   const hash = createHash("sha256").update(token).digest("hex").slice(0, 16);
   const head = plain.slice(0, MAX_SECRET_NAME - hash.length - 1).replace(/[-.]+$/, "");
   return `${head}-${hash}`;
+}
+
+/** The observer credential the site made, if it made one yet. */
+export async function readObserverCredential(core: CoreObjects): Promise<string | undefined> {
+  const value = fromB64((await core.readSecret(OBSERVER_CREDENTIAL_SECRET))?.data?.[OBSERVER_CREDENTIAL_KEY])?.trim();
+  return value || undefined;
 }
