@@ -35,11 +35,7 @@ describe("three sites in a line A—B—C", () => {
   before(async () => {
     sandbox = await Sandbox.create("routing");
     network = new LoopbackNetwork(sandbox, sandbox.home());
-    await network.createSite("a");
-    await network.createSite("b", { linkAccess: true });
-    await network.createSite("c", { linkAccess: true });
-    await network.link("a", "b");
-    await network.link("c", "b");
+    await network.line();
     const backendC = await identityBackend("C");
     backends.push(backendC);
     await network.run("c", ["connector", "create", "svc", String(backendC.port), "--host", "127.0.0.1"]);

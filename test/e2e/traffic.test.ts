@@ -19,11 +19,7 @@ describe("traffic between three sites in a line", () => {
   before(async () => {
     sandbox = await Sandbox.create("traffic");
     network = new LoopbackNetwork(sandbox, sandbox.home());
-    await network.createSite("a");
-    await network.createSite("b", { linkAccess: true });
-    await network.createSite("c", { linkAccess: true });
-    await network.link("a", "b");
-    await network.link("c", "b");
+    await network.line();
     backend = await serve((socket) => socket.pipe(socket));
     await network.run("c", ["connector", "create", "echo", String(backend.port), "--host", "127.0.0.1"]);
     servicePort = await freePort();

@@ -28,6 +28,15 @@ export class LoopbackNetwork {
     await this.run(name, args);
   }
 
+  /** Three sites in a line A—B—C: `a`, and `b` and `c` with link access; A and C redeem tokens of B. */
+  async line(): Promise<void> {
+    await this.createSite("a");
+    await this.createSite("b", { linkAccess: true });
+    await this.createSite("c", { linkAccess: true });
+    await this.link("a", "b");
+    await this.link("c", "b");
+  }
+
   /** `from` redeems a token issued by `to`; resolves with the link's name once it is Ready. */
   async link(from: string, to: string, cost = 1): Promise<string> {
     const file = this.sandbox.file(`token-${to}-${++this.tokens}.yaml`);

@@ -28,6 +28,7 @@ import { boundServices, MAX_SUMMARY_SERVICES, parseTrafficSummary, type TrafficS
 import { freePort } from "../helpers/cli.js";
 import { fakeSession, forgetSockets, frame, goAwayReason, linkRouters, peerHello, settle, until } from "../helpers/memory-link.js";
 import { serve } from "../helpers/network.js";
+import { exchangeOutcome, routerLine, testRouter } from "../helpers/router-line.js";
 
 setLogLevel("error");
 
@@ -37,11 +38,7 @@ afterEach(async () => {
   forgetSockets();
 });
 
-const router = (name: string, options: RouterOptions = {}): Router => {
-  const r = new Router({ siteId: `id-${name}`, siteName: name, version: "test" }, options);
-  cleanup.push(() => r.close());
-  return r;
-};
+const router = (name: string, options: RouterOptions = {}): Router => testRouter(name, cleanup, options);
 
 /** Collects the messages of every channel while the test runs. */
 function record(): { linkUp: LinkUpMessage[]; linkDown: LinkDownMessage[]; open: StreamOpenMessage[]; close: StreamCloseMessage[] } {
@@ -55,37 +52,9 @@ function record(): { linkUp: LinkUpMessage[]; linkDown: LinkDownMessage[]; open:
   return seen;
 }
 
-/** A ─ B ─ C (A and C dial B), backend behind C's connector "svc", listener on A. */
-async function line(handler: (socket: net.Socket) => void, options: RouterOptions = {}) {
-  const a = router("a", options);
-  const b = router("b", options);
-  const c = router("c", options);
-  const ab = linkRouters(a, b);
-  const cb = linkRouters(c, b);
-  cleanup.push(ab.close, cb.close);
-  const backend = await serve(handler);
-  cleanup.push(() => backend.close());
-  const listenerPort = await freePort();
-  c.setConnectors([{ name: "svc-backend", host: "127.0.0.1", port: backend.port, routingKey: "svc" }]);
-  a.setListeners([{ name: "svc", host: "127.0.0.1", port: listenerPort, routingKey: "svc" }]);
-  await until("A's listener to open", () => a.status().listeners[0]?.state === "listening");
-  return { a, b, c, ab, cb, backend, listenerPort };
-}
-
-/** Sends `payload`, half-closes, resolves with the reply and how the connection ended. */
-function exchange(port: number, payload: string): Promise<{ reply: string; end: string }> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ port, host: "127.0.0.1", allowHalfOpen: true });
-    let reply = "";
-    socket.on("data", (d) => (reply += d));
-    socket.once("end", () => {
-      socket.end();
-      resolve({ reply, end: "end" });
-    });
-    socket.once("error", (err: NodeJS.ErrnoException) => resolve({ reply, end: err.code ?? err.message }));
-    socket.end(payload);
-  });
-}
+/** A ─ B ─ C (A and C dial B), backend behind C's connector "svc-backend" (routing key "svc"), listener on A. */
+const line = (handler: (socket: net.Socket) => void, options: RouterOptions = {}) => routerLine(handler, cleanup, { router: options, connectorName: "svc-backend" });
+const exchange = exchangeOutcome;
 
 const echoUpper = (s: net.Socket) => {
   let got = "";

@@ -13,20 +13,10 @@ import { Router } from "../../src/router/router.js";
 import { createCA, issueCertificate } from "../../src/certs/index.js";
 import { freePort } from "../helpers/cli.js";
 import { forgetSockets, linkRouters, TestEndpoint, until, type MemorySocket } from "../helpers/memory-link.js";
-import { serve, type Backend } from "../helpers/network.js";
+import { serve } from "../helpers/network.js";
+import { exchangeOutcome, routerLine, testRouter, type RouterLine } from "../helpers/router-line.js";
 
 setLogLevel("error");
-
-interface Net {
-  a: Router;
-  b: Router;
-  c: Router;
-  /** A ─ B (A dials) and C ─ B (C dials). */
-  ab: ReturnType<typeof linkRouters>;
-  cb: ReturnType<typeof linkRouters>;
-  backend: Backend;
-  listenerPort: number;
-}
 
 const cleanup: Array<() => unknown> = [];
 afterEach(async () => {
@@ -34,47 +24,14 @@ afterEach(async () => {
   forgetSockets();
 });
 
-const router = (name: string): Router => {
-  const r = new Router({ siteId: `id-${name}`, siteName: name, version: "test" });
-  cleanup.push(() => r.close());
-  return r;
-};
-
-/** A ─ B ─ C with the backend `handler` behind a connector "svc" on C and a listener for it on A. */
-async function line(handler: (socket: net.Socket) => void): Promise<Net> {
-  const a = router("a");
-  const b = router("b");
-  const c = router("c");
-  const ab = linkRouters(a, b);
-  const cb = linkRouters(c, b);
-  cleanup.push(ab.close, cb.close);
-  const backend = await serve(handler);
-  cleanup.push(() => backend.close());
-  const listenerPort = await freePort();
-  c.setConnectors([{ name: "svc", host: "127.0.0.1", port: backend.port, routingKey: "svc" }]);
-  a.setListeners([{ name: "svc", host: "127.0.0.1", port: listenerPort, routingKey: "svc" }]);
-  await until("A's listener to open (C's connector known at A)", () => a.status().listeners[0]?.state === "listening");
-  return { a, b, c, ab, cb, backend, listenerPort };
-}
+const router = (name: string): Router => testRouter(name, cleanup);
+const line = (handler: (socket: net.Socket) => void): Promise<RouterLine> => routerLine(handler, cleanup);
 
 function openFrames(socket: MemorySocket): Array<{ key: string; dest: string; origin: string; hops: number }> {
   return socket.tap.of(FrameType.Open).map((f) => JSON.parse(f.payload!.toString()));
 }
 
-/** Sends `payload`, half-closes, resolves with the reply and how the connection ended. */
-function exchange(port: number, payload: string): Promise<{ reply: string; end: string }> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ port, host: "127.0.0.1", allowHalfOpen: true });
-    let reply = "";
-    socket.on("data", (d) => (reply += d));
-    socket.once("end", () => {
-      socket.end();
-      resolve({ reply, end: "end" });
-    });
-    socket.once("error", (err: NodeJS.ErrnoException) => resolve({ reply, end: err.code ?? err.message }));
-    socket.end(payload);
-  });
-}
+const exchange = exchangeOutcome;
 
 const within = <T>(what: string, promise: Promise<T>, ms = 1500): Promise<T> =>
   Promise.race([promise, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms).unref())]);
@@ -185,7 +142,7 @@ describe("two sites joined by several links", () => {
 });
 
 describe("an OPEN a site cannot serve is refused with a reason", () => {
-  async function probe(n: Net, request: { key: string; dest: string; hops: number }): Promise<{ code?: number; message?: string }> {
+  async function probe(n: RouterLine, request: { key: string; dest: string; hops: number }): Promise<{ code?: number; message?: string }> {
     const end = new TestEndpoint();
     n.ab.session.openStream(end, { ...request, origin: "id-a" });
     await until("the RESET", () => end.reset !== undefined);
