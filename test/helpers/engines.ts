@@ -95,7 +95,6 @@ function buildImage(): Promise<{ ok: true } | { skip: string }> {
 }
 
 async function startDockerd(): Promise<RunningEngine | { skip: string }> {
-  let client: EngineClient | undefined;
   const dir = await fs.mkdtemp(path.join("/var/tmp", "skupper-dockerd-"));
   // The exec root holds sockets: short, under /tmp.
   const exec = await fs.mkdtemp(path.join(os.tmpdir(), "skd-"));
@@ -126,23 +125,13 @@ async function startDockerd(): Promise<RunningEngine | { skip: string }> {
     await removeFiles();
     throw new Error(`podman save | docker load failed: ${load.stderr.trim()}`);
   }
-  return {
-    engine: "docker",
-    socket,
-    endpoint: `unix://${socket}`,
-    image: TEST_IMAGE,
-    client: (client = new EngineClient({ engine: "docker", socketPath: socket, source: "CONTAINER_ENDPOINT" })),
-    cli,
-    async stop() {
-      if (client) await removeOurContainers(client).catch(() => undefined);
-      await stopChild(child);
-      await removeFiles();
-    },
-  };
+  return runningEngine("docker", socket, cli, async () => {
+    await stopChild(child);
+    await removeFiles();
+  });
 }
 
 async function startPodmanService(): Promise<RunningEngine | { skip: string }> {
-  let client: EngineClient | undefined;
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), "skp-"));
   const socket = path.join(dir, "podman.sock");
   const child = spawn("podman", ["system", "service", "--time=0", `unix://${socket}`], { stdio: ["ignore", "ignore", "pipe"], detached: true });
@@ -155,17 +144,25 @@ async function startPodmanService(): Promise<RunningEngine | { skip: string }> {
     return { skip: `podman system service did not start: ${ready} ${stderr.trim()}` };
   }
   const cli = (args: string[], timeoutMs = 60_000) => run("podman", ["--url", `unix://${socket}`, ...args], { timeoutMs });
+  return runningEngine("podman", socket, cli, async () => {
+    await stopChild(child);
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+}
+
+/** The engine a test file uses; `stop()` removes the containers the tests made, then `release()` ends the engine. */
+function runningEngine(engine: EngineName, socket: string, cli: RunningEngine["cli"], release: () => Promise<void>): RunningEngine {
+  const client = new EngineClient({ engine, socketPath: socket, source: "CONTAINER_ENDPOINT" });
   return {
-    engine: "podman",
+    engine,
     socket,
     endpoint: `unix://${socket}`,
     image: TEST_IMAGE,
-    client: (client = new EngineClient({ engine: "podman", socketPath: socket, source: "CONTAINER_ENDPOINT" })),
+    client,
     cli,
     async stop() {
-      if (client) await removeOurContainers(client).catch(() => undefined);
-      await stopChild(child);
-      await fs.rm(dir, { recursive: true, force: true });
+      await removeOurContainers(client).catch(() => undefined);
+      await release();
     },
   };
 }
