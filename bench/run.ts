@@ -15,7 +15,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createCA, issueCertificate } from "../src/certs/index.js";
-import { Cli, ensureTools, iperf3, Processes, readRssKiB, waitForListening, type Tools } from "./tools.js";
+import { Cli, ensureTools, iperf3, measureCpu, Processes, readRssKiB, waitForListening, type Tools } from "./tools.js";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const LOAD = path.join(HERE, "load.js");
@@ -82,6 +82,23 @@ interface Ports {
   iperf?: number;
 }
 
+/** The processes that carry a target's traffic: its CPU is theirs. */
+interface Tunnel {
+  ports: Ports;
+  /** Named as the report shows them: "listener site", "stunnel client", ... */
+  processes: Array<{ label: string; pid: number }>;
+}
+
+/** CPU of a target's tunnel processes during one throughput test. */
+interface TunnelCpu {
+  /** CPU seconds ÷ wall seconds: how many cores the tunnel kept busy on average. */
+  cores: number;
+  /** Throughput ÷ cores: Gbit/s carried per core of tunnel CPU. */
+  gbitPerCore: number;
+  /** Threads that used at least 2 % of a core, busiest first. */
+  threads: Array<{ process: string; name: string; cores: number }>;
+}
+
 interface Results {
   machine: { cpus: number; cpuModel: string; node: string; kernel: string };
   options: Options;
@@ -90,6 +107,8 @@ interface Results {
   redeemCommandMs?: number;
   throughput1: Partial<Record<Target, number>>;
   throughput8: Partial<Record<Target, number>>;
+  cpu1: Partial<Record<Target, TunnelCpu>>;
+  cpu8: Partial<Record<Target, TunnelCpu>>;
   requestResponse: Partial<Record<Target, { perSecond: number; p50Us: number; p99Us: number }>>;
   connections: Partial<Record<Target, { perSecond: number; failed: number }>>;
   idleMemory?: { connections: number; listenerSiteKiB: number; connectorSiteKiB: number; perConnectionKiB: { listenerSite: number; connectorSite: number } };
@@ -113,6 +132,8 @@ async function main(): Promise<void> {
     notes: [...tools.notes],
     throughput1: {},
     throughput8: {},
+    cpu1: {},
+    cpu8: {},
     requestResponse: {},
     connections: {},
   };
@@ -133,7 +154,7 @@ async function main(): Promise<void> {
     }
 
     log(options, "creating two sites and linking them");
-    const ports: Record<Target, Ports | undefined> = { direct, stunnel: undefined, skupper: undefined };
+    const tunnels: Record<Target, Tunnel | undefined> = { direct: { ports: direct, processes: [] }, stunnel: undefined, skupper: undefined };
     const linkPort = await procs.freePort();
     const grantPort = await procs.freePort();
     await cli.run("back", ["site", "create", "back", "--enable-link-access", "--link-port", String(linkPort), "--grant-server-port", String(grantPort)]);
@@ -154,24 +175,33 @@ async function main(): Promise<void> {
       await cli.run("back", ["connector", "create", "iperf", String(direct.iperf), "--host", "127.0.0.1"]);
       await cli.run("front", ["listener", "create", "iperf", String(skupperPorts.iperf), "--wait", "ready"]);
     }
-    ports.skupper = skupperPorts;
+    tunnels.skupper = {
+      ports: skupperPorts,
+      processes: [
+        { label: "listener site", pid: await cli.pid("front") },
+        { label: "connector site", pid: await cli.pid("back") },
+      ],
+    };
 
     log(options, `holding ${options.idle} idle connections through the sites (fresh processes, before any load)`);
     results.idleMemory = await idleMemory(cli, procs, skupperPorts.echo, options.idle);
 
     if (tools.stunnel && options.targets.includes("stunnel")) {
       log(options, "starting the stunnel pair (mutual TLS)");
-      ports.stunnel = await startStunnelPair(tools.stunnel, work, procs, direct);
+      tunnels.stunnel = await startStunnelPair(tools.stunnel, work, procs, direct);
     }
 
     for (const target of options.targets) {
-      const p = ports[target];
-      if (!p) continue;
+      const tunnel = tunnels[target];
+      if (!tunnel) continue;
+      const p = tunnel.ports;
       if (p.iperf && tools.iperf3) {
-        log(options, `${target}: throughput, 1 stream`);
-        results.throughput1[target] = await iperf3(tools.iperf3, p.iperf, options.seconds, 1);
-        log(options, `${target}: throughput, 8 streams`);
-        results.throughput8[target] = await iperf3(tools.iperf3, p.iperf, options.seconds, 8);
+        for (const streams of [1, 8] as const) {
+          log(options, `${target}: throughput, ${streams} stream${streams === 1 ? "" : "s"}`);
+          const measured = await throughputWithCpu(tools.iperf3, p.iperf, options.seconds, streams, tunnel);
+          (streams === 1 ? results.throughput1 : results.throughput8)[target] = measured.bitsPerSecond;
+          if (measured.cpu) (streams === 1 ? results.cpu1 : results.cpu8)[target] = measured.cpu;
+        }
       }
       log(options, `${target}: 64-byte request/response`);
       results.requestResponse[target] = (await procs.runJson(process.execPath, [LOAD, "rr", String(p.echo), String(options.seconds)])) as {
@@ -185,8 +215,8 @@ async function main(): Promise<void> {
         failed: number;
       };
     }
-    if (options.metrics && tools.iperf3 && ports.skupper?.iperf && options.targets.includes("skupper")) {
-      results.metrics = await metricsAB(options, cli, procs, tools.iperf3, ports.skupper.iperf);
+    if (options.metrics && tools.iperf3 && tunnels.skupper?.ports.iperf && options.targets.includes("skupper")) {
+      results.metrics = await metricsAB(options, cli, procs, tools.iperf3, tunnels.skupper.ports.iperf);
     }
   } finally {
     await cleanup();
@@ -241,7 +271,32 @@ async function metricsAB(options: Options, cli: Cli, procs: Processes, iperf: st
   return result;
 }
 
-async function startStunnelPair(stunnel: string, work: string, procs: Processes, direct: Ports): Promise<Ports> {
+/** One iperf3 test, with the CPU the tunnel's processes used meanwhile (none for direct TCP). */
+async function throughputWithCpu(
+  iperf: string,
+  port: number,
+  seconds: number,
+  streams: number,
+  tunnel: Tunnel,
+): Promise<{ bitsPerSecond: number; cpu?: TunnelCpu }> {
+  if (tunnel.processes.length === 0) return { bitsPerSecond: await iperf3(iperf, port, seconds, streams) };
+  const labels = new Map(tunnel.processes.map((p) => [p.pid, p.label]));
+  const measured = await measureCpu([...labels.keys()], () => iperf3(iperf, port, seconds, streams));
+  const bitsPerSecond = measured.result;
+  return {
+    bitsPerSecond,
+    cpu: {
+      cores: measured.cores,
+      gbitPerCore: measured.cores > 0 ? bitsPerSecond / 1e9 / measured.cores : 0,
+      threads: measured.threads
+        .filter((t) => t.cores >= 0.02)
+        .sort((a, b) => b.cores - a.cores)
+        .map((t) => ({ process: labels.get(t.pid) as string, name: t.name, cores: t.cores })),
+    },
+  };
+}
+
+async function startStunnelPair(stunnel: string, work: string, procs: Processes, direct: Ports): Promise<Tunnel> {
   const dir = path.join(work, "stunnel");
   await fs.mkdir(dir, { recursive: true, mode: 0o700 });
   const ca = await createCA("bench CA");
@@ -265,10 +320,16 @@ async function startStunnelPair(stunnel: string, work: string, procs: Processes,
     serverConf += `[${name}]\naccept = 127.0.0.1:${tlsPort}\nconnect = 127.0.0.1:${backendPort}\ncert = ${serverCert}\nkey = ${serverKey}\nCAfile = ${caFile}\nverifyChain = yes\nsslVersionMin = TLSv1.3\n`;
     clientConf += `[${name}]\nclient = yes\naccept = 127.0.0.1:${plainPort}\nconnect = 127.0.0.1:${tlsPort}\ncert = ${clientCert}\nkey = ${clientKey}\nCAfile = ${caFile}\nverifyChain = yes\ncheckHost = localhost\nsslVersionMin = TLSv1.3\n`;
   }
-  procs.start("stunnel server", stunnel, [await file("server.conf", serverConf)]);
-  procs.start("stunnel client", stunnel, [await file("client.conf", clientConf)]);
+  const serverProcess = procs.start("stunnel server", stunnel, [await file("server.conf", serverConf)]);
+  const clientProcess = procs.start("stunnel client", stunnel, [await file("client.conf", clientConf)]);
   for (const port of waits) await waitForListening(port);
-  return front;
+  return {
+    ports: front,
+    processes: [
+      { label: "stunnel client", pid: clientProcess.child.pid as number },
+      { label: "stunnel server", pid: serverProcess.child.pid as number },
+    ],
+  };
 }
 
 async function idleMemory(cli: Cli, procs: Processes, port: number, count: number): Promise<NonNullable<Results["idleMemory"]>> {
@@ -306,6 +367,11 @@ function report(r: Results): string {
   const num = (digits: number, unit = "") => (v?: number) => (v === undefined ? "n/a" : `${v.toFixed(digits)}${unit}`);
   add("throughput, 1 stream", (t) => r.throughput1[t], gbit);
   add("throughput, 8 streams", (t) => r.throughput8[t], gbit);
+  const cores = num(2, " cores");
+  add("  tunnel CPU, 1 stream", (t) => r.cpu1[t]?.cores, cores, true);
+  add("  Gbit/s per core, 1 stream", (t) => r.cpu1[t]?.gbitPerCore, num(2));
+  add("  tunnel CPU, 8 streams", (t) => r.cpu8[t]?.cores, cores, true);
+  add("  Gbit/s per core, 8 streams", (t) => r.cpu8[t]?.gbitPerCore, num(2));
   add("64 B request/response", (t) => r.requestResponse[t]?.perSecond, num(0, "/s"));
   add("  latency p50", (t) => r.requestResponse[t]?.p50Us, num(0, " µs"), true);
   add("  latency p99", (t) => r.requestResponse[t]?.p99Us, num(0, " µs"), true);
@@ -313,6 +379,12 @@ function report(r: Results): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   for (const row of rows) lines.push(row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join("  "));
   lines.push("");
+  for (const target of ["stunnel", "skupper"] as const) {
+    const threads = r.cpu8[target]?.threads;
+    if (!threads || threads.length === 0) continue;
+    const shown = threads.slice(0, 8).map((t) => `${t.process}/${t.name} ${t.cores.toFixed(2)}`);
+    lines.push(`${target} threads, 8 streams (cores): ${shown.join(", ")}${threads.length > 8 ? `, and ${threads.length - 8} more` : ""}`);
+  }
   if (r.idleMemory) {
     const m = r.idleMemory;
     lines.push(

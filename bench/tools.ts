@@ -128,6 +128,67 @@ export async function waitForListening(port: number, timeoutMs = 10_000): Promis
   }
 }
 
+/** Clock ticks per second of /proc's CPU times (USER_HZ): 100 on every Linux that runs Node. */
+const USER_HZ = 100;
+
+export interface ThreadCpu {
+  tid: number;
+  /** The thread's name as the kernel shows it (comm), e.g. "node", "libuv-worker". */
+  name: string;
+  seconds: number;
+}
+
+/** User plus system CPU seconds of one /proc stat line, and the name in it. */
+function parseStat(text: string): { name: string; seconds: number } {
+  const open = text.indexOf("(");
+  const close = text.lastIndexOf(")");
+  if (open < 0 || close < open) throw new Error(`unreadable /proc stat line: ${text.slice(0, 80)}`);
+  // After the name: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime.
+  const fields = text.slice(close + 2).split(" ");
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  if (!Number.isFinite(ticks)) throw new Error(`no CPU times in /proc stat line: ${text.slice(0, 80)}`);
+  return { name: text.slice(open + 1, close), seconds: ticks / USER_HZ };
+}
+
+/** CPU seconds a process has used so far, all its threads (ended ones too) together. */
+export async function processCpuSeconds(pid: number): Promise<number> {
+  return parseStat(await fs.readFile(`/proc/${pid}/stat`, "utf8")).seconds;
+}
+
+/** CPU seconds of each live thread of a process. */
+export async function threadCpu(pid: number): Promise<ThreadCpu[]> {
+  const tids = await fs.readdir(`/proc/${pid}/task`).catch(() => [] as string[]);
+  const threads: ThreadCpu[] = [];
+  for (const tid of tids) {
+    const text = await fs.readFile(`/proc/${pid}/task/${tid}/stat`, "utf8").catch(() => undefined);
+    if (text !== undefined) threads.push({ tid: Number(tid), ...parseStat(text) });
+  }
+  return threads;
+}
+
+/**
+ * Measures the CPU that `pids` use while `work` runs: cores in use on average (CPU seconds ÷ wall
+ * seconds), and per live thread, so a reader can see whether the work spread over threads.
+ */
+export async function measureCpu<T>(
+  pids: number[],
+  work: () => Promise<T>,
+): Promise<{ result: T; cores: number; threads: Array<{ pid: number; name: string; cores: number }> }> {
+  const cpuBefore = await Promise.all(pids.map(processCpuSeconds));
+  const threadsBefore = await Promise.all(pids.map(threadCpu));
+  const started = performance.now();
+  const result = await work();
+  const wall = (performance.now() - started) / 1000;
+  const cpuAfter = await Promise.all(pids.map(processCpuSeconds));
+  const threadsAfter = await Promise.all(pids.map(threadCpu));
+  const cores = cpuAfter.reduce((sum, after, i) => sum + after - (cpuBefore[i] as number), 0) / wall;
+  const threads = pids.flatMap((pid, i) => {
+    const before = new Map((threadsBefore[i] as ThreadCpu[]).map((t) => [t.tid, t.seconds]));
+    return (threadsAfter[i] as ThreadCpu[]).map((t) => ({ pid, name: t.name, cores: (t.seconds - (before.get(t.tid) ?? 0)) / wall }));
+  });
+  return { result, cores, threads };
+}
+
 export async function readRssKiB(pid: number): Promise<number> {
   const status = await fs.readFile(`/proc/${pid}/status`, "utf8");
   const match = /^VmRSS:\s+(\d+) kB/m.exec(status);
