@@ -5,6 +5,7 @@
  */
 import { Socket } from "node:net";
 import { TLSSocket } from "node:tls";
+import { holdCopy, readIntoSharedBuffer, WriteBatch, type HeldCopy } from "./buffers.js";
 import { scheduleFlush, type Flushable } from "./flush.js";
 import { MAX_DATA_PAYLOAD, ResetCode, WINDOW_UPDATE_THRESHOLD } from "./frames.js";
 import type { LinkWaiter } from "./session.js";
@@ -33,11 +34,14 @@ export interface BridgeAccounting {
 }
 
 export class SocketBridge extends StreamEndpoint implements Flushable, LinkWaiter {
-  /** Bytes read from the socket that did not fit in the stream's credit yet. */
+  /** Bytes read from the socket that did not fit in the stream's credit yet (a view of `held`). */
   private pending: Buffer | undefined;
+  private held: HeldCopy | undefined;
   /** The socket's read side ended; FIN goes out once `pending` is sent. */
   private readEnded = false;
   private pausedForLink = false;
+  /** Stream data of this event-loop turn, written to the socket together when it ends. */
+  private batch: WriteBatch | undefined;
   private corked = false;
   /** Bytes handed to socket.write() and bytes already credited back to the sender. */
   private delivered = 0;
@@ -76,7 +80,10 @@ export class SocketBridge extends StreamEndpoint implements Flushable, LinkWaite
     if (this.started) return; // a repeated ACCEPT must not attach the socket twice
     this.started = true;
     const socket = this.socket;
-    socket.on("data", (chunk: Buffer) => this.onSocketData(chunk));
+    const onRead = (chunk: Buffer) => this.onSocketData(chunk);
+    readIntoSharedBuffer(socket, onRead);
+    // Reads that arrived before, or all of them where the shared buffer is not available.
+    socket.on("data", onRead);
     socket.on("end", () => this.onSocketEnd());
     socket.on("drain", () => this.creditCheck());
     socket.resume();
@@ -95,24 +102,20 @@ export class SocketBridge extends StreamEndpoint implements Flushable, LinkWaite
     this.start();
   }
 
+  /** `chunk` is copied: it is a view of the link's read buffer, which the next read overwrites. */
   override onData(chunk: Buffer): void {
     if (this.socket.destroyed) return;
+    const batch = (this.batch ??= new WriteBatch());
+    batch.append(chunk);
+    this.delivered += chunk.length;
     if (!this.corked && chunk.length <= DIRECT_WRITE_MAX) {
       // As on the link: a lone small piece goes out now; the rest of the tick is batched.
-      this.delivered += chunk.length;
-      this.socket.write(chunk);
-      this.corked = true;
-      this.socket.cork();
-      scheduleFlush(this);
-      return;
+      batch.writeTo(this.socket);
     }
     if (!this.corked) {
       this.corked = true;
-      this.socket.cork();
       scheduleFlush(this);
     }
-    this.delivered += chunk.length;
-    this.socket.write(chunk);
   }
 
   override onFin(): void {
@@ -128,6 +131,7 @@ export class SocketBridge extends StreamEndpoint implements Flushable, LinkWaite
     this.clearAcceptTimer();
     this.finished = true;
     this.closed = true;
+    this.hold(undefined);
     if (!this.socket.destroyed) resetSocket(this.socket);
     this.owner.bridgeClosed(this);
   }
@@ -146,7 +150,8 @@ export class SocketBridge extends StreamEndpoint implements Flushable, LinkWaite
   flush(): void {
     if (!this.corked) return;
     this.corked = false;
-    this.socket.uncork();
+    if (this.socket.destroyed) this.batch?.discard();
+    else this.batch?.writeTo(this.socket);
     this.creditCheck();
   }
 
@@ -157,6 +162,7 @@ export class SocketBridge extends StreamEndpoint implements Flushable, LinkWaite
     this.finished = true;
     this.sendReset(code, message);
     this.closed = true;
+    this.hold(undefined);
     if (!this.socket.destroyed) resetSocket(this.socket);
     this.owner.bridgeClosed(this);
   }
@@ -164,7 +170,8 @@ export class SocketBridge extends StreamEndpoint implements Flushable, LinkWaite
   private onSocketData(chunk: Buffer): void {
     if (this.closed) return;
     if (this.pending || this.sendCredit < chunk.length || this.session?.blocked) {
-      this.pending = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+      // Copied: `chunk` may be a view of the shared read buffer.
+      this.hold(this.pending ? Buffer.concat([this.pending, chunk]) : chunk);
       this.socket.pause();
       this.sendPending();
       return;
@@ -191,10 +198,19 @@ export class SocketBridge extends StreamEndpoint implements Flushable, LinkWaite
       const piece = this.pending.subarray(0, size);
       this.pending = size === this.pending.length ? undefined : this.pending.subarray(size);
       this.sendData(piece);
+      if (!this.pending) this.hold(undefined);
     }
     if (this.pending) return false;
     if (this.readEnded) this.sendFinAndCheck();
     return true;
+  }
+
+  /** Keeps a copy of `data` as `pending` (none: lets go of what was held). */
+  private hold(data: Buffer | undefined): void {
+    const previous = this.held;
+    this.held = data ? holdCopy(data) : undefined;
+    this.pending = this.held?.bytes;
+    previous?.release();
   }
 
   private resumeReading(): void {
@@ -223,7 +239,7 @@ export class SocketBridge extends StreamEndpoint implements Flushable, LinkWaite
   /** Returns credit for bytes the socket has taken off our hands. */
   private creditCheck(): void {
     if (this.closed) return;
-    const consumed = this.delivered - this.socket.writableLength;
+    const consumed = this.delivered - this.socket.writableLength - (this.batch?.bytes ?? 0);
     if (consumed - this.credited >= WINDOW_UPDATE_THRESHOLD) {
       this.grant(consumed - this.credited);
       this.credited = consumed;

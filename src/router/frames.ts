@@ -69,7 +69,7 @@ export interface FrameHandler {
   onFrame(type: number, streamId: number, payload: Buffer): void;
   /**
    * A piece of a DATA frame's payload. Large frames arrive in several pieces (zero copy: each
-   * piece is a view of the received chunk). `length` of the whole frame is given on every piece.
+   * piece is a view of the received chunk, valid only during the call: copy what is kept).
    */
   onData(streamId: number, piece: Buffer): void;
   onProtocolError(message: string): void;
@@ -141,7 +141,9 @@ export class FrameParser {
         if (this.remaining === 0) this.state = State.Header;
         this.handler.onData(this.streamId, piece);
       } else {
-        this.payloadParts.push(piece);
+        // Pieces are views of a read buffer that the next read overwrites: a payload that spans
+        // reads is kept as copies.
+        this.payloadParts.push(this.remaining === 0 && this.payloadParts.length === 0 ? piece : Buffer.from(piece));
         if (this.remaining === 0) {
           const payload = this.payloadParts.length === 1 ? (this.payloadParts[0] as Buffer) : Buffer.concat(this.payloadParts);
           this.payloadParts = [];

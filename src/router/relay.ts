@@ -5,14 +5,17 @@
  * holds at most one window per direction, never stops reading its links, and cannot be made to
  * fill a link socket that its peer does not read (whatever credit that peer grants).
  */
+import { holdCopy, type HeldCopy } from "./buffers.js";
 import { ResetCode, WINDOW_UPDATE_THRESHOLD } from "./frames.js";
 import type { LinkWaiter } from "./session.js";
 import { StreamEndpoint } from "./stream.js";
 
 export class RelayEnd extends StreamEndpoint implements LinkWaiter {
   other!: RelayEnd;
-  /** Data received on `other` waiting for credit on this end. */
-  private queue: Buffer[] = [];
+  /** Data received on `other` waiting for credit on this end: copies, as reads are views of a buffer the next read overwrites. */
+  private queue: HeldCopy[] = [];
+  /** Bytes of the queue's head already sent. */
+  private headSent = 0;
   private waitingForLink = false;
   private finQueued = false;
   /** Bytes forwarded from this end's input but not yet credited back to its sender. */
@@ -46,7 +49,7 @@ export class RelayEnd extends StreamEndpoint implements LinkWaiter {
       this.forwarded(chunk.length);
       return;
     }
-    out.queue.push(chunk);
+    out.queue.push(holdCopy(chunk));
     out.drain();
   }
 
@@ -68,8 +71,8 @@ export class RelayEnd extends StreamEndpoint implements LinkWaiter {
   }
 
   override onReset(code: number, message: string): void {
-    this.queue = [];
-    this.other.queue = [];
+    this.clearQueue();
+    this.other.clearQueue();
     if (this.waitingForLink) this.session?.cancelWait(this);
     if (this.other.waitingForLink) this.other.session?.cancelWait(this.other);
     this.other.sendReset(code, message);
@@ -91,16 +94,15 @@ export class RelayEnd extends StreamEndpoint implements LinkWaiter {
         }
         return;
       }
-      const head = this.queue[0] as Buffer;
-      if (head.length <= this.sendCredit) {
+      const head = this.queue[0] as HeldCopy;
+      const piece = head.bytes.subarray(this.headSent, Math.min(head.bytes.length, this.headSent + this.sendCredit));
+      this.sendData(piece);
+      this.other.forwarded(piece.length);
+      this.headSent += piece.length;
+      if (this.headSent === head.bytes.length) {
         this.queue.shift();
-        this.sendData(head);
-        this.other.forwarded(head.length);
-      } else {
-        const piece = head.subarray(0, this.sendCredit);
-        this.queue[0] = head.subarray(piece.length);
-        this.sendData(piece);
-        this.other.forwarded(piece.length);
+        this.headSent = 0;
+        head.release();
       }
     }
     if (this.queue.length === 0 && this.finQueued) {
@@ -108,6 +110,12 @@ export class RelayEnd extends StreamEndpoint implements LinkWaiter {
       this.sendFin();
       this.checkDone();
     }
+  }
+
+  private clearQueue(): void {
+    for (const held of this.queue) held.release();
+    this.queue = [];
+    this.headSent = 0;
   }
 
   private forwarded(bytes: number): void {

@@ -4,9 +4,9 @@
  */
 import type { TLSSocket } from "node:tls";
 import { logger } from "../common/log.js";
+import { readIntoSharedBuffer, WriteBatch } from "./buffers.js";
 import { scheduleFlush, type Flushable } from "./flush.js";
 import {
-  encodeHeader,
   FrameParser,
   HEADER_SIZE,
   writeHeader,
@@ -104,6 +104,8 @@ export class LinkSession implements Flushable, FrameHandler {
   private readonly parser: FrameParser;
   private readonly waiters = new Set<LinkWaiter>();
   private nextId: number;
+  /** Frames of this event-loop turn, written together when it ends (see flush.ts). */
+  private readonly batch = new WriteBatch();
   private corked = false;
   /** Bytes received on / written to the link socket (LinkStats). */
   bytesIn = 0;
@@ -132,10 +134,13 @@ export class LinkSession implements Flushable, FrameHandler {
   start(): void {
     const socket = this.socket;
     socket.setNoDelay(true);
-    socket.on("data", (chunk: Buffer) => {
+    const onRead = (chunk: Buffer) => {
       this.bytesIn += chunk.length;
       this.parser.push(chunk);
-    });
+    };
+    readIntoSharedBuffer(socket, onRead);
+    // Reads that arrived before, or all of them where the shared buffer is not available.
+    socket.on("data", onRead);
     socket.on("drain", () => this.onDrain());
     socket.on("end", () => this.close("the remote site closed the link"));
     socket.on("error", (err) => {
@@ -192,24 +197,22 @@ export class LinkSession implements Flushable, FrameHandler {
     this.writeControlReply(FrameType.Reset, id, resetPayload(code, message));
   }
 
+  /** `chunk` is copied: it may be a view of a read buffer that the next read overwrites. */
   writeData(endpoint: StreamEndpoint, chunk: Buffer): void {
     if (this.state === "closed") return;
+    const frame = this.batch.claim(HEADER_SIZE + chunk.length);
+    writeHeader(frame, FrameType.Data, endpoint.id, chunk.length);
+    chunk.copy(frame, HEADER_SIZE);
+    this.bytesOut += frame.length;
     if (!this.corked && chunk.length <= DIRECT_WRITE_MAX) {
       // The first small frame of a tick (interactive traffic) leaves at once, as one TLS record;
       // what follows in the same tick is batched as usual.
-      const frame = Buffer.allocUnsafe(HEADER_SIZE + chunk.length);
-      writeHeader(frame, FrameType.Data, endpoint.id, chunk.length);
-      chunk.copy(frame, HEADER_SIZE);
-      this.bytesOut += frame.length;
-      const ok = this.socket.write(frame);
+      if (!this.batch.writeTo(this.socket)) this.blocked = true;
       this.cork();
-      if (!ok) this.blocked = true;
       return;
     }
     this.cork();
-    this.bytesOut += HEADER_SIZE + chunk.length;
-    this.socket.write(encodeHeader(FrameType.Data, endpoint.id, chunk.length));
-    if (!this.socket.write(chunk)) this.blocked = true;
+    this.checkBlocked();
   }
 
   writeWindow(endpoint: StreamEndpoint, bytes: number): void {
@@ -275,7 +278,12 @@ export class LinkSession implements Flushable, FrameHandler {
   flush(): void {
     if (!this.corked) return;
     this.corked = false;
-    this.socket.uncork();
+    if (this.state === "closed" && this.socket.destroyed) {
+      this.batch.discard();
+      return;
+    }
+    if (!this.batch.writeTo(this.socket)) this.blocked = true;
+    else if (this.blocked) this.onDrain(); // blocked by the batch alone: no 'drain' will come
     const unsent = this.socket.writableLength;
     if (unsent > MAX_UNSENT_LINK_BYTES) {
       this.dropPeer(`the remote site does not read from the link: ${unsent} bytes are waiting to be sent (limit ${MAX_UNSENT_LINK_BYTES})`);
@@ -486,15 +494,20 @@ export class LinkSession implements Flushable, FrameHandler {
     this.writeFrame(FrameType.Hello, 0, Buffer.from(JSON.stringify(this.local)));
   }
 
-  private writeFrame(type: number, streamId: number, payload?: Buffer): void {
+  private writeFrame(type: number, streamId: number, payload?: Buffer, written?: () => void): void {
     if (this.state === "closed") return;
-    this.cork();
     const length = payload ? payload.length : 0;
-    this.bytesOut += HEADER_SIZE + length;
-    const ok = length > 0
-      ? (this.socket.write(encodeHeader(type, streamId, length)), this.socket.write(payload as Buffer))
-      : this.socket.write(encodeHeader(type, streamId, 0));
-    if (!ok) this.blocked = true;
+    const frame = this.batch.claim(HEADER_SIZE + length, written);
+    writeHeader(frame, type, streamId, length);
+    if (payload) payload.copy(frame, HEADER_SIZE);
+    this.bytesOut += frame.length;
+    this.cork();
+    this.checkBlocked();
+  }
+
+  /** Blocks writers of stream data while the turn's frames and the socket's unsent bytes fill the link's buffer. */
+  private checkBlocked(): void {
+    if (this.batch.bytes + this.socket.writableLength >= this.socket.writableHighWaterMark) this.blocked = true;
   }
 
   /**
@@ -511,15 +524,9 @@ export class LinkSession implements Flushable, FrameHandler {
       return;
     }
     this.queuedControlReplyBytes += bytes;
-    this.bytesOut += bytes;
-    const written = () => {
+    this.writeFrame(type, streamId, payload, () => {
       this.queuedControlReplyBytes -= bytes;
-    };
-    this.cork();
-    const frame = Buffer.allocUnsafe(bytes);
-    writeHeader(frame, type, streamId, payload.length);
-    payload.copy(frame, HEADER_SIZE);
-    if (!this.socket.write(frame, written)) this.blocked = true;
+    });
   }
 
   /** Ends a link whose peer misbehaves in a way a GOAWAY would not help with (it is not reading). */
@@ -532,7 +539,6 @@ export class LinkSession implements Flushable, FrameHandler {
   private cork(): void {
     if (this.corked) return;
     this.corked = true;
-    this.socket.cork();
     scheduleFlush(this);
   }
 

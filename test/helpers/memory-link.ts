@@ -50,6 +50,11 @@ export function parseFrames(bytes: Buffer): ParsedFrame[] {
 /** Just enough of a TLS socket for LinkSession: records what is written. */
 export class FakeSocket extends EventEmitter {
   readonly written: Buffer[] = [];
+  /**
+   * A session writes the frames of a turn when the turn ends; `fakeSession` sets this to flush
+   * them, so that `frames()` shows everything written so far.
+   */
+  flushWriter: (() => void) | undefined;
   ended = false;
   destroyed = false;
   setNoDelay(): this {
@@ -69,6 +74,7 @@ export class FakeSocket extends EventEmitter {
   }
   /** Frames written so far, parsed. */
   frames(): ParsedFrame[] {
+    this.flushWriter?.();
     return parseFrames(Buffer.concat(this.written));
   }
 }
@@ -111,6 +117,7 @@ export function fakeSession(role: "dialer" | "acceptor" = "acceptor"): {
   const socket = new FakeSocket();
   const owner = new RecordingOwner();
   const link = new LinkSession(socket as unknown as TLSSocket, role, localHello, owner, "test-link");
+  socket.flushWriter = () => link.flush();
   link.start();
   const feed = (...frames: Buffer[]) => socket.emit("data", Buffer.concat(frames));
   return { socket, owner, link, feed };
@@ -218,6 +225,10 @@ export class MemorySocket extends EventEmitter {
   /** Bytes written but not yet received by the peer. */
   get writableLength(): number {
     return this.queued;
+  }
+
+  get writableHighWaterMark(): number {
+    return this.highWaterMark;
   }
 
   setNoDelay(): this {

@@ -369,6 +369,9 @@ describe("the documented limits", () => {
 class MemorySocket extends EventEmitter {
   readonly written: Buffer[] = [];
   writableLength = 0;
+  readonly writableHighWaterMark = 1024 * 1024;
+  /** The session writes the frames of a turn when the turn ends; frames() flushes them first. */
+  flushWriter: (() => void) | undefined;
   destroyed = false;
   setNoDelay(): this {
     return this;
@@ -385,6 +388,7 @@ class MemorySocket extends EventEmitter {
     this.destroyed = true;
   }
   frames(): Array<{ type: number; payload: Buffer }> {
+    this.flushWriter?.();
     const out: Array<{ type: number; payload: Buffer }> = [];
     new FrameParser({
       onFrame: (type, _stream, payload) => out.push({ type, payload: Buffer.from(payload) }),
@@ -414,6 +418,7 @@ function memorySession(): { socket: MemorySocket; owner: RecordingOwner; link: L
   const owner = new RecordingOwner();
   const local: Hello = { v: PROTOCOL_VERSION, siteId: LISTENING_SITE, siteName: "local", instance: 1, version: "test", window: 1 << 20 };
   const link = new LinkSession(socket as unknown as tls.TLSSocket, "acceptor", local, owner, "memory link");
+  socket.flushWriter = () => link.flush();
   link.start();
   return { socket, owner, link, feed: (...frames) => socket.emit("data", Buffer.concat(frames)) };
 }
@@ -445,10 +450,10 @@ describe("control frames cannot grow the listening site's memory", () => {
     const fit = Math.floor(MAX_QUEUED_CONTROL_REPLY_BYTES / pongSize);
     feed(...Array.from({ length: fit }, () => ping));
     assert.equal(link.state, "up", "up to the bound, every PING is answered");
+    assert.equal(socket.frames().filter((f) => f.type === FrameType.Pong).length, fit);
     feed(ping);
     assert.equal(link.state, "closed");
     assert.match(owner.down[0] ?? "", /^the remote site does not read the replies to its control frames: \d+ bytes of replies are waiting to be sent \(limit 262144\)$/);
-    assert.equal(socket.frames().filter((f) => f.type === FrameType.Pong).length, fit);
   });
 
   test("a link whose socket does not drain is dropped once its unsent bytes pass the bound", async () => {
