@@ -16,6 +16,7 @@ import { siteCommand } from "./commands/site.js";
 import { statusCommand } from "./commands/status.js";
 import { systemCommand } from "./commands/system.js";
 import { tokenCommand } from "./commands/token.js";
+import { preparePlatform } from "./context.js";
 import { withoutMilliseconds } from "./output.js";
 
 /**
@@ -37,7 +38,9 @@ function program(): Command {
     // stays free for subcommands.
     .version(version(), "--version", "print the version (as the version command does)")
     .showSuggestionAfterError(true)
-    .configureHelp({ sortSubcommands: false });
+    .configureHelp({ sortSubcommands: false })
+    // Before every command's action: contextOf needs its platform loaded.
+    .hook("preAction", (_root, command) => preparePlatform(command));
   for (const { flags, description, env } of GLOBAL_OPTIONS) {
     root.option(flags, description, env === undefined ? undefined : process.env[env]);
   }

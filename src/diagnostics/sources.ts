@@ -11,7 +11,7 @@
 import { X509Certificate } from "node:crypto";
 import { promises as fs, type Dirent } from "node:fs";
 import path from "node:path";
-import { CoreV1Api, VersionApi, type KubeConfig } from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
 import { parseAllDocuments } from "yaml";
 import type { Site } from "../api/index.js";
 import { errorMessage } from "../common/errors.js";
@@ -58,6 +58,8 @@ export function kubernetesSources(common: Common & { config: KubeConfig; context
   return {
     ...common,
     async versions() {
+      // The client is imported where used, as the kubernetes platform is, not by every CLI command.
+      const { VersionApi } = await import("@kubernetes/client-node");
       const info = await common.config.makeApiClient(VersionApi).getCode();
       return { kubernetes: { context: common.contextName, server: info.gitVersion, platform: info.platform } };
     },
@@ -111,6 +113,7 @@ async function tail(file: string, maxBytes: number): Promise<string> {
 }
 
 async function podLogs(config: KubeConfig, namespace: string, pods: () => Promise<string[]>): Promise<DumpFile[]> {
+  const { CoreV1Api } = await import("@kubernetes/client-node");
   const core = config.makeApiClient(CoreV1Api);
   const names = (await pods()).slice(0, 5);
   if (names.length === 0) throw new Error(`the site has no pod in namespace "${namespace}"`);

@@ -10,7 +10,6 @@ import { removeStaleTempFiles } from "../common/files.js";
 import { logger } from "../common/log.js";
 import { exitOnSignals } from "../common/shutdown.js";
 import { version } from "../common/version.js";
-import { openKubernetesSiteHost } from "../platform/kubernetes/index.js";
 import { acquirePidFile, AlreadyRunningError, DEFAULT_NAMESPACE, openLocalSiteHost, releasePidFile, skupperHome } from "../platform/local/index.js";
 import { runSite } from "./run.js";
 
@@ -76,8 +75,12 @@ async function main(): Promise<void> {
   log.info("site process ready");
 }
 
-/** In the site's pod: no pid file or runtime directory; the Deployment keeps one pod running. */
+/**
+ * In the site's pod: no pid file or runtime directory; the Deployment keeps one pod running.
+ * The platform is loaded here only: its client would add 27 MB to every local site's heap.
+ */
 async function runOnKubernetes(values: { namespace?: string; kubeconfig?: string; context?: string }): Promise<void> {
+  const { openKubernetesSiteHost } = await import("../platform/kubernetes/index.js");
   const host = openKubernetesSiteHost({
     ...(values.namespace ? { namespace: values.namespace } : {}),
     ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),

@@ -38,7 +38,6 @@ export { CliResourceStore, crdsMissing, openKubernetesPlatform, type KubernetesP
 export {
   activeSite,
   DEFAULT_SITE_TIMEOUT_MS,
-  INSTALL_COMMAND,
   KubernetesSiteRunner,
   notRunningMessage,
   type KubernetesSiteRunnerOptions,

@@ -32,6 +32,9 @@ export const SITE_NAME_LABEL = "skupper.io/site";
 export const LINK_PORT_NAME = "inter-router";
 export const GRANT_PORT_NAME = "grant-server";
 
+/** The install bundle, as messages name it. */
+export const INSTALL_COMMAND = "kubectl apply -f deploy/kubernetes/skupper.yaml";
+
 /** The image of the controller and of the site pods, built by `npm run image`. */
 export function defaultImage(): string {
   return `localhost/skupper-ts:${version()}`;

@@ -15,11 +15,9 @@
 import { namespaceFlag, type Site } from "../../api/index.js";
 import { SiteNotRunningError, SkupperError, TimeoutError } from "../../common/errors.js";
 import type { ResourceStore, SiteRunner, SiteRunnerStatus } from "../types.js";
-import { CONTROLLER_NAME, CONTROLLER_NAMESPACE, ROUTER_DEPLOYMENT } from "./names.js";
+import { CONTROLLER_NAME, CONTROLLER_NAMESPACE, INSTALL_COMMAND, ROUTER_DEPLOYMENT } from "./names.js";
 import { POD_PROBLEMS, ROUTER_POD_SELECTOR, SiteWorkloads, type PodState } from "./workloads.js";
 
-/** The install bundle, as messages name it. */
-export const INSTALL_COMMAND = "kubectl apply -f deploy/kubernetes/skupper.yaml";
 export const DEFAULT_SITE_TIMEOUT_MS = 120_000;
 const PROGRESS_EVERY_MS = 10_000;
 const POLL_MS = 500;
