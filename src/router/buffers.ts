@@ -13,6 +13,7 @@
  *   for credit, for the next hop) copy it.
  */
 import type { Socket } from "node:net";
+import { TLSSocket } from "node:tls";
 
 export const SHARED_READ_BUFFER_SIZE = 64 * 1024;
 const sharedReadBuffer = Buffer.allocUnsafe(SHARED_READ_BUFFER_SIZE);
@@ -41,12 +42,17 @@ function fieldsOf(socket: Socket): OnreadFields | null {
  * Makes `socket` read into the thread's shared buffer and hand each read to `onRead`, in place of
  * 'data' events. This is what net.Socket's `onread` option does, but Node offers that option only
  * to sockets it creates itself for connect(), not to sockets a server accepted nor to TLS sockets
- * over them; those get the same fields set here. Call before the socket starts reading (it may be
- * paused and resumed as usual after). Returns false, changing nothing, when this Node lacks the
- * fields: the caller then listens for 'data'.
+ * over them; those get the same fields set here. Call before the socket starts reading; the
+ * caller must also listen for 'data', where reads that arrived before come. A plain socket may be
+ * paused and resumed as usual; a TLS socket is taken only from a caller that never pauses it
+ * (`paused: "never"`). Returns false, changing nothing, when the socket is not taken or this Node
+ * lacks the fields: then every read comes as 'data'.
  */
-export function readIntoSharedBuffer(socket: Socket, onRead: ReadHandler): boolean {
+export function readIntoSharedBuffer(socket: Socket, onRead: ReadHandler, options: { paused?: "never" } = {}): boolean {
   const fields = fieldsOf(socket);
+  // A TLS socket goes on handing over the records it has decrypted after pause(): with 'data'
+  // they wait in the stream's buffer, here they would reach onRead while paused.
+  if (options.paused !== "never" && socket instanceof TLSSocket) return false;
   const handle = (socket as unknown as { _handle?: { useUserBuffer?: (buffer: Buffer) => void } | null })._handle;
   if (!fields || !handle || typeof handle.useUserBuffer !== "function") return false;
   const target = socket as unknown as Record<symbol, unknown>;
@@ -92,6 +98,7 @@ function claimRegion(length: number): { slab: Slab; start: number } {
   if (length > SLAB_SIZE / 4) {
     // Bigger than any read or frame of the data path: a buffer of its own.
     const own = new Slab(length);
+    own.full = true;
     own.live = 1;
     own.used = length;
     return { slab: own, start: 0 };

@@ -138,7 +138,7 @@ export class LinkSession implements Flushable, FrameHandler {
       this.bytesIn += chunk.length;
       this.parser.push(chunk);
     };
-    readIntoSharedBuffer(socket, onRead);
+    readIntoSharedBuffer(socket, onRead, { paused: "never" });
     // Reads that arrived before, or all of them where the shared buffer is not available.
     socket.on("data", onRead);
     socket.on("drain", () => this.onDrain());
