@@ -7,12 +7,14 @@ import { Socket } from "node:net";
 import { TLSSocket } from "node:tls";
 import { holdCopy, readIntoSharedBuffer, WriteBatch, type HeldCopy } from "./buffers.js";
 import { scheduleFlush, type Flushable } from "./flush.js";
-import { MAX_DATA_PAYLOAD, ResetCode, WINDOW_UPDATE_THRESHOLD } from "./frames.js";
+import { MAX_DATA_PAYLOAD, ResetCode } from "./frames.js";
 import type { LinkWaiter } from "./session.js";
 import { StreamEndpoint } from "./stream.js";
 
 /** Local socket buffer size: corked writes of a few frames do not report backpressure. */
 export const SOCKET_HIGH_WATER_MARK = 256 * 1024;
+/** Unsent bytes in a local socket's buffer up to which its consumer counts as keeping up. */
+const KEEPING_UP_BYTES = 64 * 1024;
 /** Pieces up to this size may skip the batching wait (see onData). */
 const DIRECT_WRITE_MAX = 4096;
 
@@ -240,8 +242,9 @@ export class SocketBridge extends StreamEndpoint implements Flushable, LinkWaite
   private creditCheck(): void {
     if (this.closed) return;
     const consumed = this.delivered - this.socket.writableLength - (this.batch?.bytes ?? 0);
-    if (consumed - this.credited >= WINDOW_UPDATE_THRESHOLD) {
-      this.grant(consumed - this.credited);
+    if (consumed - this.credited >= this.creditThreshold) {
+      // Keeping up: what was written is already out of Node's buffer, or nearly.
+      this.returnCredit(consumed - this.credited, this.socket.writableLength <= KEEPING_UP_BYTES);
       this.credited = consumed;
     }
   }

@@ -26,9 +26,14 @@ export type FrameTypeValue = (typeof FrameType)[keyof typeof FrameType];
 export const MAX_DATA_PAYLOAD = 64 * 1024;
 /** Largest frame we accept: anything bigger is a protocol error, not a reason to buffer. */
 export const MAX_FRAME_PAYLOAD = 4 * 1024 * 1024;
-/** Per-stream, per-direction credit. */
+/** Per-stream, per-direction credit a stream starts with. */
 export const STREAM_WINDOW = 1024 * 1024;
-/** Credit is returned once this much has been consumed. */
+/**
+ * What a stream's window may grow to while its receiver keeps up (see StreamEndpoint.returnCredit):
+ * on loopback a single stream needed 4 MiB in flight to match stunnel's throughput.
+ */
+export const MAX_STREAM_WINDOW = 4 * 1024 * 1024;
+/** Credit is returned once this much of the initial window has been consumed (half the current window, as it grows). */
 export const WINDOW_UPDATE_THRESHOLD = STREAM_WINDOW / 2;
 
 /** Why a stream was reset; carried in RESET frames and shown in logs. */

@@ -6,7 +6,7 @@
  * fill a link socket that its peer does not read (whatever credit that peer grants).
  */
 import { holdCopy, type HeldCopy } from "./buffers.js";
-import { ResetCode, WINDOW_UPDATE_THRESHOLD } from "./frames.js";
+import { ResetCode } from "./frames.js";
 import type { LinkWaiter } from "./session.js";
 import { StreamEndpoint } from "./stream.js";
 
@@ -120,7 +120,9 @@ export class RelayEnd extends StreamEndpoint implements LinkWaiter {
 
   private forwarded(bytes: number): void {
     this.uncredited += bytes;
-    if (this.uncredited >= WINDOW_UPDATE_THRESHOLD) {
+    // A relay's window stays at STREAM_WINDOW, which bounds what it holds per stream; the ends'
+    // windows may grow (StreamEndpoint.returnCredit).
+    if (this.uncredited >= this.creditThreshold) {
       this.grant(this.uncredited);
       this.uncredited = 0;
     }

@@ -2,7 +2,7 @@
  * One end of a multiplexed stream on a link. Subclasses bridge it to a TCP socket
  * (SocketBridge) or to a stream on another link (relay).
  */
-import { STREAM_WINDOW } from "./frames.js";
+import { MAX_STREAM_WINDOW, STREAM_WINDOW } from "./frames.js";
 import type { LinkSession } from "./session.js";
 
 /** What an OPEN frame asks for. */
@@ -24,6 +24,8 @@ export abstract class StreamEndpoint {
   sendCredit = STREAM_WINDOW;
   /** Bytes the peer may still send us; going below zero is a flow-control violation. */
   recvAllowance = STREAM_WINDOW;
+  /** The credit this end grants its sender in all: STREAM_WINDOW, doubled while the receiver keeps up. */
+  recvWindow = STREAM_WINDOW;
   /** We sent FIN. */
   sentFin = false;
   /** Peer sent FIN. */
@@ -63,6 +65,26 @@ export abstract class StreamEndpoint {
     this.sendCredit -= chunk.length;
     this.bytesOut += chunk.length;
     this.session?.writeData(this, chunk);
+  }
+
+  /** Consumed bytes after which credit goes back: half the window. */
+  get creditThreshold(): number {
+    return this.recvWindow / 2;
+  }
+
+  /**
+   * Returns credit for `consumed` bytes. While the consumer takes data as fast as it arrives
+   * (`keepingUp`), the window doubles with each grant, up to MAX_STREAM_WINDOW: a fast stream gets
+   * the bytes in flight its throughput needs. Once the consumer falls behind, credit is held back
+   * until the window is down to STREAM_WINDOW again, so a slow consumer's stream holds at most
+   * the initial window here (after at most MAX_STREAM_WINDOW while it slowed down).
+   */
+  returnCredit(consumed: number, keepingUp: boolean): void {
+    let change = 0;
+    if (keepingUp) change = Math.min(this.recvWindow, MAX_STREAM_WINDOW - this.recvWindow);
+    else change = -Math.min(consumed, this.recvWindow - STREAM_WINDOW);
+    this.recvWindow += change;
+    this.grant(consumed + change);
   }
 
   grant(bytes: number): void {

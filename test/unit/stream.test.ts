@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { afterEach, describe, test } from "node:test";
 import { setLogLevel } from "../../src/common/log.js";
-import { FrameType, MAX_DATA_PAYLOAD, ResetCode, STREAM_WINDOW, WINDOW_UPDATE_THRESHOLD } from "../../src/router/frames.js";
+import { FrameType, MAX_DATA_PAYLOAD, MAX_STREAM_WINDOW, ResetCode, STREAM_WINDOW, WINDOW_UPDATE_THRESHOLD } from "../../src/router/frames.js";
 import {
   acceptInto,
   fakeSession,
@@ -136,6 +136,43 @@ describe("per-stream flow control", () => {
     for (const w of windows) assert.ok(w >= WINDOW_UPDATE_THRESHOLD, `each WINDOW returns at least the threshold (got ${w})`);
     const dataFrames = p.socketA.tap.of(FrameType.Data, sender.id);
     for (const f of dataFrames) assert.ok(f.length <= MAX_DATA_PAYLOAD, `DATA frames carry at most 64 KiB (got ${f.length})`);
+  });
+});
+
+describe("window growth", () => {
+  /** A receiving end with no link: what it grants shows in recvAllowance. */
+  const receiver = () => new TestEndpoint();
+  /** Receives `bytes` and returns credit for them, as an end joined to a socket does. */
+  const consume = (end: TestEndpoint, bytes: number, keepingUp: boolean) => {
+    end.recvAllowance -= bytes;
+    end.returnCredit(bytes, keepingUp);
+  };
+
+  test("while the consumer keeps up the window doubles with each grant, up to the maximum", () => {
+    const end = receiver();
+    const windows: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      consume(end, end.creditThreshold, true);
+      windows.push(end.recvWindow);
+    }
+    assert.deepEqual(windows, [2, 4, 4, 4, 4].map((m) => m * MiB));
+    assert.equal(MAX_STREAM_WINDOW, 4 * MiB);
+    assert.equal(end.recvAllowance, MAX_STREAM_WINDOW, "the sender's credit is the whole grown window");
+  });
+
+  test("a consumer that falls behind gets its stream back to the initial window, and one that never kept up never grows it", () => {
+    const grown = receiver();
+    consume(grown, grown.creditThreshold, true);
+    consume(grown, grown.creditThreshold, true);
+    assert.equal(grown.recvWindow, MAX_STREAM_WINDOW);
+    while (grown.recvWindow > STREAM_WINDOW) consume(grown, grown.creditThreshold, false);
+    assert.equal(grown.recvWindow, STREAM_WINDOW);
+    assert.equal(grown.recvAllowance, STREAM_WINDOW, "credit was held back until only the initial window is out");
+
+    const slow = receiver();
+    for (let i = 0; i < 5; i++) consume(slow, slow.creditThreshold, false);
+    assert.equal(slow.recvWindow, STREAM_WINDOW);
+    assert.equal(slow.recvAllowance, STREAM_WINDOW);
   });
 });
 
