@@ -25,6 +25,17 @@ test("npm run bench -- --smoke --json measures skupper-ts beside direct TCP (and
     if (throughput) {
       assert.ok(results.throughput1[target] > 0, `${target}: single-stream throughput`);
       assert.ok(results.throughput8[target] > 0, `${target}: 8-stream throughput`);
+      if (target !== "direct") {
+        // The tunnel's processes carried the traffic, so they used CPU, and each thread shown belongs to one of them.
+        for (const cpu of [results.cpu1[target], results.cpu8[target]]) {
+          assert.ok(cpu.cores > 0 && cpu.gbitPerCore > 0, `${target}: tunnel CPU and Gbit/s per core`);
+        }
+        // Per thread only for threads still alive at the end: stunnel's end with their connections.
+        if (target === "skupper") {
+          assert.ok(results.cpu8[target].threads.length > 0, `${target}: per-thread CPU at 8 streams`);
+          for (const thread of results.cpu8[target].threads) assert.match(thread.process, /^(listener|connector) site$/);
+        }
+      }
     }
   }
   assert.equal(results.idleMemory.connections, 200);
