@@ -6,7 +6,7 @@
  * Counters (`bytesIn`/`bytesOut` on links, listeners and connectors, a `traffic` summary per site)
  * and a link's `lastError` are optional: a site that does not publish them shows "–".
  */
-import type { NetworkConnector, NetworkListener, NetworkSite, NetworkStatus } from "../../api/network-status.js";
+import type { NetworkConnector, NetworkListener, NetworkSite, NetworkStatus, NetworkTrafficService } from "../../api/network-status.js";
 
 interface Counters {
   bytesIn?: number;
@@ -17,16 +17,6 @@ interface LinkExtras extends Counters {
   lastError?: { message: string; at: number };
 }
 
-export interface TrafficAccount {
-  routingKey: string;
-  role: "listener" | "connector";
-  peer: string;
-  opened: number;
-  active: number;
-  bytesIn: number;
-  bytesOut: number;
-}
-
 /** The view with the optional fields newer sites add. */
 export type ConsoleView = NetworkStatus & {
   router?: NonNullable<NetworkStatus["router"]> & {
@@ -34,7 +24,7 @@ export type ConsoleView = NetworkStatus & {
     incoming: Array<NonNullable<NetworkStatus["router"]>["incoming"][number] & LinkExtras>;
     listeners: Array<NetworkListener & Counters>;
     connectors: Array<NetworkConnector & Counters>;
-    network: Array<NetworkSite & { traffic?: { at?: number; services?: TrafficAccount[] } }>;
+    network: Array<NetworkSite & { traffic?: { at?: number; services?: NetworkTrafficService[] } }>;
   };
 };
 
